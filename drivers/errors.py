@@ -1,0 +1,104 @@
+"""The exceptions every meterlink package raises.
+
+They live in ``drivers`` because it is the bottom of the dependency graph: ``ocr``,
+``firmware_sim``, ``collector``, ``mqtt`` and ``accounting`` may all import it, and
+nothing here imports them. Third-party exceptions (pymodbus, paho, OpenCV, sqlite3,
+psycopg) are converted at one boundary each, with ``raise … from exc``.
+
+    MeterlinkError
+     ├── ConfigError            a config or profile file is wrong; names the file, line and key
+     ├── MeterError             one meter could not be read (carries bus, unit, address, attempt)
+     │    ├── MeterTimeout      no reply within the bus timeout             (retryable)
+     │    ├── FrameError        CRC error, garbage or a truncated reply     (retryable)
+     │    └── DeviceException   the meter answered with a Modbus exception code
+     ├── TransportError         the port or the gateway itself is unusable (retryable)
+     ├── ReadError              a photo cannot be read; the reason is one a person can act on
+     ├── DeliveryError          a reading could not be handed on (spool full, broker refused)
+     └── StoreError             the accounting store refused or lost its connection
+"""
+
+from __future__ import annotations
+
+
+class MeterlinkError(Exception):
+    """Root of every error meterlink raises on purpose."""
+
+
+class ConfigError(MeterlinkError):
+    """A configuration or profile file is invalid.
+
+    The message always names where: ``site.toml:12: [[meter]] unit: …``.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 key: str | None = None) -> None:
+        self.file = file
+        self.line = line
+        self.key = key
+        where = ""
+        if file is not None:
+            where = file if line is None else f"{file}:{line}"
+        if key is not None:
+            where = f"{where}: {key}" if where else key
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class MeterError(MeterlinkError):
+    """One meter could not be read.
+
+    ``retryable`` tells the scheduler whether another attempt in the same cycle can help:
+    a timeout or a garbled frame may pass next time, an exception code will not.
+    """
+
+    retryable = True
+
+    def __init__(self, message: str, *, bus: str = "", unit: int = 0, address: int | None = None,
+                 attempt: int = 1) -> None:
+        self.bus = bus
+        self.unit = unit
+        self.address = address
+        self.attempt = attempt
+        self.reason = message
+        at = f" @{address}" if address is not None else ""
+        super().__init__(f"{bus} unit {unit}{at}: {message}")
+
+
+class MeterTimeout(MeterError):
+    """The meter did not answer within the bus timeout."""
+
+
+class FrameError(MeterError):
+    """The reply was damaged: CRC mismatch, garbage bytes, wrong length or wrong unit."""
+
+
+class DeviceException(MeterError):
+    """The meter answered with a Modbus exception response (illegal address, busy, …)."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, code: int, **where: object) -> None:
+        self.code = code
+        super().__init__(message, **where)  # type: ignore[arg-type]
+
+
+class TransportError(MeterlinkError):
+    """The serial port or TCP gateway cannot be opened or has gone away."""
+
+    retryable = True
+
+
+class ReadError(MeterlinkError):
+    """A display photo cannot be turned into a reading; ``reason`` says what to do about it."""
+
+    def __init__(self, reason: str, *, path: str | None = None) -> None:
+        self.reason = reason
+        self.path = path
+        super().__init__(f"{path}: {reason}" if path else reason)
+
+
+class DeliveryError(MeterlinkError):
+    """A reading could not be handed to its sink (spool full, broker refused the credentials)."""
+
+
+class StoreError(MeterlinkError):
+    """The accounting store rejected an operation or is unreachable."""
