@@ -1,1 +1,11 @@
-"""drivers."""
+"""Meter access: register codecs, meter models as data, read plans and the Modbus transport.
+
+Knows nothing of readings, brokers or accounting; ``collector`` turns what it returns into readings.
+"""
+
+from drivers.codec import decode_value
+from drivers.plan import Block, InvalidValue, ReadPlan
+from drivers.profile import Register, RegisterMap, list_profiles, load_profile, parse_profile
+
+__all__ = ["Block", "InvalidValue", "ReadPlan", "Register", "RegisterMap", "decode_value",
+           "list_profiles", "load_profile", "parse_profile"]
