@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from drivers import ReadPlan, load_profile, parse_profile
-from drivers.plan import one_request_per_value
+from drivers.plan import one_request_per_value, rtu_wire_time_s
 
 
 def _regmap(registers: str, meter_extra: str = ""):
@@ -73,3 +73,11 @@ def test_decode_refuses_a_short_reply() -> None:
     plan = ReadPlan.for_map(load_profile("abb-a43"))
     with pytest.raises(ValueError, match="expected 8 registers"):
         plan.decode([[0] * 7, [0, 1]])
+
+
+def test_rtu_wire_time_counts_frames_and_silences() -> None:
+    # One request of 2 registers: 8 + (5 + 4) bytes and 2 × 3.5 characters of silence = 24 chars.
+    regmap = _regmap(_reg("energy.import.total", 0))
+    assert rtu_wire_time_s(ReadPlan.for_map(regmap), 9600) == pytest.approx(24 * 11 / 9600)
+    assert rtu_wire_time_s(ReadPlan.for_map(regmap), 9600, bits_per_char=10) == pytest.approx(
+        24 * 10 / 9600)
