@@ -177,10 +177,11 @@ def run(scenario: Coroutine[Any, Any, T], timeout_s: float = 20.0) -> T:
 
 
 @asynccontextmanager
-async def tcp_server(images: dict[int, Image]) -> AsyncIterator[tuple[MeterServer, int]]:
-    """A pymodbus TCP server for one register image per unit id, on a free port of 127.0.0.1."""
+async def tcp_server(images: dict[int, Image],
+                     port: int | None = None) -> AsyncIterator[tuple[MeterServer, int]]:
+    """A pymodbus TCP server for one register image per unit id on 127.0.0.1 (a free port)."""
     meters = MeterServer(images)
-    port = free_tcp_port()
+    port = port or free_tcp_port()
     server = ModbusTcpServer(meters.devices(), address=("127.0.0.1", port))
     await server.serve_forever(background=True)
     try:

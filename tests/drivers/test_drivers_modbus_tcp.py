@@ -177,6 +177,23 @@ def test_gateway_gone_mid_session_is_a_transport_error(serve_tcp, scenario):
     assert exc.unit == 1
 
 
+def test_bus_reconnects_when_the_gateway_is_back(serve_tcp, scenario):
+    async def body():
+        async with serve_tcp({1: SIMPLE}) as (_, port):
+            bus = tcp_bus("gw", "127.0.0.1", port, timeout_s=TIMEOUT_S)
+            await bus.read(1, 3, 0, 1)
+        try:
+            with pytest.raises(TransportError):
+                await bus.read(1, 3, 0, 1)
+            async with serve_tcp({1: SIMPLE}, port):
+                await bus.connect()
+                return await bus.read(1, 3, 1, 1)
+        finally:
+            await bus.close()
+
+    assert scenario(body()) == [101]
+
+
 def test_connect_is_idempotent(serve_tcp, scenario):
     async def body():
         async with serve_tcp({1: SIMPLE}) as (_, port):
