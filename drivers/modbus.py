@@ -121,6 +121,10 @@ class Bus:
             raise ValueError(f"function must be 3 or 4, got {function!r}")
         if not 1 <= count <= MAX_REGISTERS or not 0 <= address <= 0xFFFF - count + 1:
             raise ValueError(f"cannot read {count} registers from {address}")
+        # RTU unit 0 is the broadcast address, which never answers; 248-255 are reserved there.
+        lowest, highest = (1, 247) if self.kind == "rtu" else (0, 255)
+        if not lowest <= unit <= highest:
+            raise ValueError(f"unit must be {lowest}..{highest} on a {self.kind} bus, got {unit}")
         async with self._lock:
             if not self.connected:
                 try:

@@ -134,3 +134,13 @@ def test_missing_serial_port_is_a_transport_error_naming_it(tmp_path, scenario):
 def test_impossible_serial_settings_are_refused(settings):
     with pytest.raises(ValueError):
         rtu_bus("line1", "/dev/null", **settings)
+
+
+@pytest.mark.parametrize("unit", [0, 248])
+def test_broadcast_and_reserved_units_are_refused_on_rtu(unit, scenario):
+    async def body():
+        bus = rtu_bus("line1", "/dev/null", timeout_s=TIMEOUT_S)
+        with pytest.raises(ValueError, match="unit must be 1..247"):
+            await bus.read(unit, 3, 0, 1)
+
+    scenario(body())
