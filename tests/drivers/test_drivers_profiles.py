@@ -131,3 +131,25 @@ def test_unreadable_profile_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_profile(path)
     assert info.value.file == str(path)
+
+
+def test_profiles_command_lists_and_shows_models(capsys: pytest.CaptureFixture[str],
+                                                 tmp_path: Path) -> None:
+    from collector.cli import main
+
+    assert main(["profiles"]) == 0
+    listing = capsys.readouterr().out
+    assert all(name in listing for name in list_profiles())
+    path = tmp_path / "mine.toml"
+    path.write_text(METER + TOTAL, encoding="utf-8")
+    assert main(["profiles", str(path)]) == 0
+    assert "read plan: 1 request(s)" in capsys.readouterr().out
+
+
+def test_profiles_command_reports_an_unknown_model_in_one_line(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from collector.cli import main
+
+    assert main(["profiles", "nosuch"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown meter model 'nosuch'" in err
