@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from collector.cli import main
 from drivers import ReadPlan, list_profiles, load_profile
 from drivers.errors import ConfigError
 from drivers.profile import QUANTITY
@@ -135,8 +136,6 @@ def test_unreadable_profile_names_the_file(tmp_path: Path) -> None:
 
 def test_profiles_command_lists_and_shows_models(capsys: pytest.CaptureFixture[str],
                                                  tmp_path: Path) -> None:
-    from collector.cli import main
-
     assert main(["profiles"]) == 0
     listing = capsys.readouterr().out
     assert all(name in listing for name in list_profiles())
@@ -148,8 +147,6 @@ def test_profiles_command_lists_and_shows_models(capsys: pytest.CaptureFixture[s
 
 def test_profiles_command_reports_an_unknown_model_in_one_line(
         capsys: pytest.CaptureFixture[str]) -> None:
-    from collector.cli import main
-
     assert main(["profiles", "nosuch"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown meter model 'nosuch'" in err
