@@ -31,7 +31,7 @@ def _run_profiles(args: argparse.Namespace) -> int:
     if args.model is None:
         for name in list_profiles():
             profile = load_profile(name)
-            print(f"{name:16} {profile.title}")
+            print(f"{name:20} {profile.title}")
         return 0
     print(load_profile(args.model).describe())
     return 0

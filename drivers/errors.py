@@ -10,7 +10,8 @@ psycopg) are converted at one boundary each, with ``raise … from exc``.
      ├── MeterError             one meter could not be read (carries bus, unit, address, attempt)
      │    ├── MeterTimeout      no reply within the bus timeout             (retryable)
      │    ├── FrameError        CRC error, garbage or a truncated reply     (retryable)
-     │    └── DeviceException   the meter answered with a Modbus exception code
+     │    ├── DeviceException   the meter answered with a Modbus exception code
+     │    └── ValueUnavailable  a register holds NaN or the model's "not available" marker
      ├── TransportError         the port or the gateway itself is unusable (retryable)
      ├── ReadError              a photo cannot be read; the reason is one a person can act on
      ├── DeliveryError          a reading could not be handed on (spool full, broker refused)
@@ -81,10 +82,39 @@ class DeviceException(MeterError):
         super().__init__(message, **where)  # type: ignore[arg-type]
 
 
+class ValueUnavailable(MeterError):
+    """The meter answered, but a register holds no value (NaN, or the model's invalid marker).
+
+    Asking again in the same cycle returns the same register, so it is not retryable.
+    """
+
+    retryable = False
+
+    def __init__(self, message: str, *, quantity: str, **where: object) -> None:
+        self.quantity = quantity
+        super().__init__(message, **where)  # type: ignore[arg-type]
+
+
 class TransportError(MeterlinkError):
-    """The serial port or TCP gateway cannot be opened or has gone away."""
+    """The serial port or TCP gateway cannot be opened or has gone away.
+
+    Carries the bus, and the unit and address of the request that found out, when there was one.
+    """
 
     retryable = True
+
+    def __init__(self, message: str, *, bus: str = "", unit: int | None = None,
+                 address: int | None = None) -> None:
+        self.bus = bus
+        self.unit = unit
+        self.address = address
+        self.reason = message
+        where = bus
+        if unit is not None:
+            where = f"{where} unit {unit}"
+        if address is not None:
+            where = f"{where} @{address}"
+        super().__init__(f"{where}: {message}" if where else message)
 
 
 class ReadError(MeterlinkError):

@@ -118,3 +118,17 @@ def one_request_per_value(regmap: RegisterMap) -> ReadPlan:
     return ReadPlan(regmap.model, tuple(Block(r.function, r.address, r.words, (r,))
                                         for r in regmap.registers))
 
+
+
+def rtu_wire_time_s(plan: ReadPlan, baudrate: int, bits_per_char: int = 11) -> float:
+    """Seconds one poll of ``plan`` occupies an RTU line: its frames and the silences around them.
+
+    Per request of n registers: the request frame is 8 bytes (unit, function, address, count, CRC),
+    the reply 5 + 2n bytes (unit, function, byte count, n registers, CRC), and each of the two
+    frames is preceded by the 3.5-character silence RTU requires, so 20 + 2n characters in all.
+    A character is ``bits_per_char`` bit times: 11 is the Modbus RTU character (start, 8 data,
+    parity or a second stop bit, stop); a line run at 8N1 sends 10. The meter's turnaround time
+    (request received → reply started) is not on the wire and not included.
+    """
+    characters = sum(8 + 5 + 2 * block.count + 7 for block in plan.blocks)
+    return characters * bits_per_char / baudrate

@@ -100,11 +100,22 @@ class RegisterMap:
         return sum(1 for q in self.quantities if re.fullmatch(r"energy\.import\.t[1-4]", q))
 
     def describe(self) -> str:
+        """What ``meterlink profiles MODEL`` prints: the registers, then the requests of one poll."""
+        # Imported here: plan.py builds on this module, so a top-level import would be circular.
+        from drivers.plan import ReadPlan
+
         lines = [f"{self.model}: {self.title}", f"  vendor:   {self.vendor}",
-                 f"  document: {self.document}"]
+                 f"  document: {self.document}", "  registers:"]
         for reg in self.registers:
-            lines.append(f"  {reg.quantity:22} fc{reg.function} @{reg.address:<6} {reg.type:4}"
-                         f" {reg.word_order:8} ×{reg.scale}")
+            lines.append(f"    {reg.quantity:22} fc{reg.function} @{reg.address:<5} "
+                         f"(0x{reg.address:04X}) {reg.type:4} {reg.word_order:8} ×{reg.scale}")
+        plan = ReadPlan.for_map(self)
+        lines.append(f"  read plan: {len(plan.blocks)} request(s) per poll, at most "
+                     f"{self.max_registers} registers each, gaps up to {self.max_gap} bridged")
+        for block in plan.blocks:
+            names = ", ".join(r.quantity for r in block.registers)
+            lines.append(f"    fc{block.function} @{block.address:<5} (0x{block.address:04X}) "
+                         f"count {block.count:<3} {names}")
         return "\n".join(lines)
 
 
