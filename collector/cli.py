@@ -43,7 +43,7 @@ def _run_profiles(args: argparse.Namespace) -> int:
 
 
 def _run_sim(args: argparse.Namespace) -> int:
-    from firmware_sim.config import load_sim_config, serve
+    from firmware_sim import load_sim_config, serve
 
     return serve(load_sim_config(args.config))
 

@@ -8,6 +8,7 @@ them by unit id on one TCP port or one pseudo-terminal through pymodbus, with pe
 """
 
 from firmware_sim.clock import AcceleratedClock, ManualClock, SimClock
+from firmware_sim.config import MeterConfig, SimConfig, load_sim_config, parse_sim_config, serve
 from firmware_sim.faults import FAULT_KINDS, Fault
 from firmware_sim.line import (
     READ_REQUEST_BYTES,
@@ -24,8 +25,9 @@ from firmware_sim.server import SimServer
 from firmware_sim.tariff import TariffClock, TariffSegment, TariffZone
 
 __all__ = [
-    "AcceleratedClock", "FAULT_KINDS", "Fault", "LoadProfile", "ManualClock", "MeterState",
-    "READ_REQUEST_BYTES", "SimClock", "SimServer", "TariffClock", "TariffSegment", "TariffZone",
-    "VirtualMeter", "char_time", "encode_value", "read_reply_bytes", "reply_latency",
+    "AcceleratedClock", "FAULT_KINDS", "Fault", "LoadProfile", "ManualClock", "MeterConfig",
+    "MeterState", "READ_REQUEST_BYTES", "SimClock", "SimConfig", "SimServer", "TariffClock",
+    "TariffSegment", "TariffZone", "VirtualMeter", "char_time", "encode_value",
+    "load_sim_config", "parse_sim_config", "read_reply_bytes", "reply_latency", "serve",
     "silence_time", "transaction_time",
 ]

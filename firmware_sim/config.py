@@ -161,11 +161,12 @@ def parse_sim_config(text: str, *, file: str = "<sim.toml>", base: Path = Path("
 def _check_meter(m: MeterConfig, index: int, where: _Where) -> None:
     """Build the meter once, one setting at a time, so an error names the key at fault."""
     clock = ManualClock(datetime(2000, 1, 1, tzinfo=timezone.utc))
-    steps = (("serial", {}), ("start_wh", {"start_wh": m.start_wh}),
-             ("export_wh", {"start_wh": m.start_wh, "export_wh": m.export_wh}))
-    for key, settings in steps:
+    none: Mapping[str, int] = {}
+    steps = (("serial", none, none), ("start_wh", m.start_wh, none),
+             ("export_wh", m.start_wh, m.export_wh))
+    for key, start_wh, export_wh in steps:
         try:
-            VirtualMeter(m.serial, m.regmap, clock=clock, **settings)  # type: ignore[arg-type]
+            VirtualMeter(m.serial, m.regmap, clock=clock, start_wh=start_wh, export_wh=export_wh)
         except ValueError as exc:
             raise where.error(str(exc), key, "meter", index) from None
 

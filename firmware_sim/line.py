@@ -38,6 +38,7 @@ READ_REQUEST_BYTES = 8  # unit, function, address (2), count (2), CRC (2)
 _MAX_RTU_FRAME = 256
 _MAX_MBAP_LENGTH = 254  # unit id + PDU of at most 253 bytes
 _CLOSE_TIMEOUT_S = 2.0
+_MAX_PENDING = 8
 
 
 def char_time(baudrate: int, bits_per_char: int = 11) -> float:
@@ -51,7 +52,7 @@ def silence_time(baudrate: int, bits_per_char: int = 11) -> float:
 
 
 def read_reply_bytes(count: int) -> int:
-    """RTU size of a reply to a read of ``count`` registers: unit, function, byte count, data, CRC."""
+    """RTU bytes of the reply to a read of ``count`` registers (unit, fc, byte count, data, CRC)."""
     return 5 + 2 * count
 
 
@@ -115,6 +116,7 @@ def rtu_frame_length(buf: bytes, *, reply: bool) -> int | None:
     if len(buf) < 2:
         return None
     fc = buf[1]
+    size: int | None
     if reply:
         if fc & 0x80:
             size = 5
@@ -157,7 +159,9 @@ class RtuBridge:
         self._units = frozenset(units)
         self._board = board
         self._line = line
-        self._pending: deque[tuple[int, Outcome]] = deque()
+        # Requests passed to the server and not yet answered: a master sends one at a time, so
+        # this holds one entry but for a frame the server chose to ignore (bounded for those).
+        self._pending: deque[tuple[int, Outcome]] = deque(maxlen=_MAX_PENDING)
         self._from_reader = b""
         self._from_server = b""
         self._reader_master, self._reader_slave, self.device = _open_pty()

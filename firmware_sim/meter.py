@@ -229,7 +229,8 @@ def _start(given: Mapping[str, int] | None, regmap: RegisterMap, direction: str)
     for n in range(1, 5):
         key = f"t{n}"
         if key in given and n not in present:
-            raise ValueError(f"{label} {key}: model {regmap.model} has no {direction} T{n} register")
+            raise ValueError(f"{label} {key}: model {regmap.model} has no {direction} "
+                             f"T{n} register")
         counters[n - 1] = given.get(key, 0)
     if "total" in given:
         if not present:

@@ -1,4 +1,4 @@
-"""Values → register words: the simulator's own encoder, the inverse of what a meter's reader decodes.
+"""Values → register words: the simulator's own encoder, the inverse of a meter reader's decoder.
 
 A virtual meter lays its registers out from a ``RegisterMap`` (the drivers' model of a meter) but
 encodes every value here, with its own code, so a bug in the drivers' decoder cannot hide behind
@@ -104,7 +104,8 @@ def shown_energy_wh(reg: Register, wh: int) -> int:
     and for a float register the nearest Wh of the value the float can hold."""
     raw = energy_raw(reg, wh)
     if isinstance(raw, float):
-        stored = struct.unpack(_FLOAT_FORMAT[reg.type], struct.pack(_FLOAT_FORMAT[reg.type], raw))[0]
+        fmt = _FLOAT_FORMAT[reg.type]
+        stored = struct.unpack(fmt, struct.pack(fmt, raw))[0]
         if not math.isfinite(stored):
             raise ValueError(f"{wh} Wh does not fit {reg.type}")
         return round(Fraction(stored) * reg.scale)
@@ -151,7 +152,8 @@ class RegisterLayout:
         end = address + count
         for span in self.spans:
             if span.function == function and span.start <= address and end <= span.end:
-                return (r for r in span.registers if r.address < end and address < r.address + r.words)
+                return (r for r in span.registers
+                        if r.address < end and address < r.address + r.words)
         raise IllegalAddress(f"fc{function} {address}..{end - 1} is outside the register map")
 
 

@@ -27,6 +27,7 @@ from pymodbus.constants import ExcCodes
 from pymodbus.datastore import ModbusServerContext
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusSerialServer, ModbusTcpServer
+from pymodbus.simulator import SimDevice
 
 from drivers.errors import TransportError
 from firmware_sim.faults import Fault, FaultBoard
@@ -50,7 +51,7 @@ class _LiveStore(ModbusServerContext):
 
     def __init__(self, meters: Mapping[int, VirtualMeter]) -> None:  # pylint: disable=super-init-not-called
         self.old_simulator = True
-        self.simdevices = []
+        self.simdevices: list[SimDevice] = []
         self._meters = meters
 
     def _meter(self, device_id: int) -> VirtualMeter:

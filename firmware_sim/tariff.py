@@ -26,7 +26,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 @dataclass(frozen=True)
 class TariffZone:
-    """One zone of a day's program: from ``start`` (inclusive) to ``end`` ("HH:MM") at ``tariff``."""
+    """One zone of a day's program: ``start`` (inclusive) to ``end``, "HH:MM", at ``tariff``."""
 
     start: str
     end: str
@@ -35,7 +35,8 @@ class TariffZone:
     def __post_init__(self) -> None:
         if not isinstance(self.tariff, int) or isinstance(self.tariff, bool) \
                 or not 1 <= self.tariff <= 4:
-            raise ValueError(f"zone {self.start}–{self.end}: tariff must be 1..4, got {self.tariff!r}")
+            raise ValueError(f"zone {self.start}–{self.end}: tariff must be 1..4, "
+                             f"got {self.tariff!r}")
         _minutes(self.end)
         if _minutes(self.start) == _DAY:
             raise ValueError(f"zone {self.start}–{self.end}: a zone cannot start at 24:00")
@@ -132,7 +133,7 @@ class TariffClock:
 
 @dataclass(frozen=True)
 class _Program:
-    """One day's zones cut at midnight and sorted: [starts[i], ends[i]) minutes are ``tariffs[i]``."""
+    """One day's zones cut at midnight and sorted: minutes [starts[i], ends[i]) are tariffs[i]."""
 
     zones: tuple[TariffZone, ...]
     starts: tuple[int, ...]

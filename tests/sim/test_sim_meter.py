@@ -1,4 +1,4 @@
-"""The virtual meter: exact energy accounting, tariffs, rollover, reproducibility and its registers."""
+"""The virtual meter: exact energy accounting, tariffs, rollover, reproducibility, registers."""
 
 import random
 from datetime import timedelta

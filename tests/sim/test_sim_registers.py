@@ -1,4 +1,4 @@
-"""The simulator's register encoder: byte layouts by hand, and agreement with the drivers' decoder."""
+"""The simulator's register encoder: byte layouts by hand, agreement with the drivers' decoder."""
 
 import math
 import struct

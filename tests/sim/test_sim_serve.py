@@ -129,4 +129,4 @@ def test_a_stopped_server_has_no_device(clock, generic):
     with SimServer.rtu(meters_of(generic, clock, (1,))) as sim:
         assert sim.device.startswith("/dev/")
     with pytest.raises(RuntimeError, match="not running"):
-        sim.device
+        _ = sim.device

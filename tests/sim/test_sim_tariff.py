@@ -1,4 +1,4 @@
-"""The tariff clock: zone boundaries, validation of a program, and cutting intervals at boundaries."""
+"""The tariff clock: zone boundaries, validation of a program, cutting intervals at boundaries."""
 
 from datetime import datetime, timedelta
 
