@@ -234,9 +234,14 @@ class RtuBridge:
             self._transmit(frame, ready)
 
     def _transmit(self, frame: bytes, ready: float) -> None:
-        assert self._loop is not None
+        if self._loop is None:
+            return  # closed while a late reply was waiting
         arrival = self._line.carry(len(frame), max(ready, self._loop.time()))
-        self._loop.call_at(arrival, _write, self._reader_master, frame)
+        self._loop.call_at(arrival, self._deliver, frame)
+
+    def _deliver(self, frame: bytes) -> None:
+        if self._loop is not None:  # once closed, the descriptor number may belong to another
+            _write(self._reader_master, frame)
 
 
 class TcpGateway:
@@ -282,8 +287,8 @@ class TcpGateway:
             finally:
                 relay.cancel()
                 await asyncio.gather(relay, return_exceptions=True)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass  # the reader went away: so does its relay
+        except (OSError, asyncio.IncompleteReadError):
+            pass  # the reader or the server went away: so does the relay
         finally:
             self._connections.pop(task, None)
             for w in (writer, up_writer):

@@ -130,3 +130,16 @@ def test_a_stopped_server_has_no_device(clock, generic):
         assert sim.device.startswith("/dev/")
     with pytest.raises(RuntimeError, match="not running"):
         _ = sim.device
+
+
+@pytest.mark.parametrize("unit", [0, 248, "1"])
+def test_unit_ids_outside_1_to_247_are_rejected(unit, clock, generic):
+    meters = meters_of(generic, clock, (1,))
+    with pytest.raises(ValueError, match="1..247"):
+        SimServer.tcp({unit: meters[1]})
+
+
+def test_faults_for_a_unit_without_a_meter_are_rejected(clock, generic):
+    sim = SimServer.tcp(meters_of(generic, clock, (1,)))
+    with pytest.raises(KeyError, match="no meter at unit 2"):
+        sim.set_faults(2)
