@@ -22,6 +22,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profiles", help="list meter models, or show one")
     p.add_argument("model", nargs="?", help="show this model's registers and read plan")
     p.set_defaults(run=_run_profiles)
+
+    p = sub.add_parser("sim", help="run virtual meters on a pty or a TCP port")
+    p.add_argument("--config", required=True, metavar="SIM.TOML",
+                   help="the meters and where to serve them (see firmware_sim/examples/sim.toml)")
+    p.set_defaults(run=_run_sim)
     return parser
 
 
@@ -35,6 +40,12 @@ def _run_profiles(args: argparse.Namespace) -> int:
         return 0
     print(load_profile(args.model).describe())
     return 0
+
+
+def _run_sim(args: argparse.Namespace) -> int:
+    from firmware_sim import load_sim_config, serve
+
+    return serve(load_sim_config(args.config))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
