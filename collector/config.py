@@ -270,6 +270,7 @@ class _Parser:
         meters: list[MeterConfig] = []
         units: dict[tuple[str, int], int] = {}
         serials: set[str] = set()
+        models: dict[str, RegisterMap] = {}
         for i, table in enumerate(entries):
             self.only(table, {"bus", "unit", "model", "serial", "account"}, "meter", i)
             bus = self.text(table, "bus", "meter", i)
@@ -285,10 +286,12 @@ class _Parser:
                                  "meter", i, "unit")
             units[(bus, unit)] = i + 1
             model_name = self.text(table, "model", "meter", i)
-            try:
-                model = load_profile(model_name, extra_dirs)
-            except ConfigError as exc:
-                raise self.error(str(exc), "meter", i, "model") from exc
+            if model_name not in models:  # a site of 10 000 meters has a handful of models
+                try:
+                    models[model_name] = load_profile(model_name, extra_dirs)
+                except ConfigError as exc:
+                    raise self.error(str(exc), "meter", i, "model") from exc
+            model = models[model_name]
             serial = str(table.get("serial", ""))
             if not serial and "serial" not in model.quantities:
                 raise self.error(f"model {model.model} has no serial register: give `serial`",

@@ -137,8 +137,9 @@ class Bus:
                     else self._client.read_input_registers)
             self._rx_seen = False
             try:
-                reply = await asyncio.wait_for(call(address, count=count, device_id=unit),
-                                               self.timeout_s + _BACKSTOP_S)
+                # asyncio.timeout, not wait_for: no extra task per request on the hot path.
+                async with asyncio.timeout(self.timeout_s + _BACKSTOP_S):
+                    reply = await call(address, count=count, device_id=unit)
             except (ModbusIOException, asyncio.TimeoutError) as exc:
                 raise await self._no_valid_reply(unit, address) from exc
             except ConnectionException as exc:
