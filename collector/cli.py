@@ -38,6 +38,11 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="print readings as JSON lines instead of publishing them")
     p.add_argument("-v", "--verbose", action="store_true", help="log every poll failure")
     p.set_defaults(run=_run_collect)
+
+    p = sub.add_parser("demo", help="simulated meters → collector, live, on this machine")
+    p.add_argument("--out", default="meterlink-demo", help="folder for the demo's config and data")
+    p.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
+    p.set_defaults(run=_run_demo)
     return parser
 
 
@@ -77,6 +82,17 @@ def _run_collect(args: argparse.Namespace) -> int:
             print(f"meterlink collect: meter {label}: {status.last_error}", file=sys.stderr)
         return 1 if failed else 0
     asyncio.run(_until_interrupted(scheduler.run))
+    return 0
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from collector.demo import run_demo
+
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    out_dir = Path(args.out).resolve()
+    asyncio.run(_until_interrupted(lambda stop: run_demo(out_dir, args.duration, stop)))
     return 0
 
 

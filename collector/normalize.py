@@ -4,7 +4,7 @@ Models differ in which registers they have (a total, or only tariffs; T4 or not)
 (1 Wh, 10 Wh, a float kWh) and in capacity (the register width). This module hides those
 differences and flags what a retailer would question, without dropping anything:
 
-- ``sum_mismatch``: T1+…+Tn differs from the total by more than the registers' truncation allows;
+- ``sum_mismatch``: T1+…+Tn differs from the total by more than the registers' resolution allows;
 - ``decrease``: a register went below its previous value and it is not a wrap at capacity;
 - ``rollover``: a register wrapped around its capacity (previous near the top, new near zero);
 - ``stale``: no energy register has moved for longer than ``stale_after_s``.
@@ -12,6 +12,7 @@ differences and flags what a retailer would question, without dropping anything:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -33,10 +34,19 @@ def register_capacity_wh(regmap: RegisterMap, quantity: str) -> int | None:
     return int((1 << bits) * reg.scale)
 
 
-def register_resolution_wh(regmap: RegisterMap, quantity: str) -> Fraction:
-    """Wh per count: the most a truncating register can under-report by."""
+def register_resolution_wh(regmap: RegisterMap, quantity: str, value_wh: int) -> Fraction:
+    """How far a register showing ``value_wh`` may be from the true energy, in Wh.
+
+    An integer register truncates to its step; a float register rounds to its precision at
+    that magnitude (an f32 of Wh steps by 2 Wh above 16.7 MWh) and then to the nearest Wh.
+    """
     reg = regmap.register(quantity)
-    return reg.scale if not reg.type.startswith("f") else Fraction(reg.scale, 1000)
+    if not reg.type.startswith("f"):
+        return reg.scale
+    raw = Fraction(value_wh) / reg.scale
+    mantissa_bits = 23 if reg.type == "f32" else 52
+    ulp = Fraction(2) ** (math.floor(math.log2(raw)) - mantissa_bits) if raw >= 1 else Fraction(0)
+    return ulp * reg.scale + 1
 
 
 @dataclass
@@ -81,15 +91,13 @@ class Normalizer:
 
     def sum_flags(self, energy: dict[str, int]) -> list[str]:
         tariffs = [t for t in ("t1", "t2", "t3", "t4") if t in energy]
-        has_total = _IMPORT + "total" in self.regmap.quantities
-        if not tariffs or not has_total:
+        if not tariffs or not self.has_register("total"):
             return []
-        # Each register truncates independently: the tariff sum may trail the total by up to one
-        # count per tariff register, and lead it by up to one count of the total.
-        below = sum(register_resolution_wh(self.regmap, _IMPORT + t) for t in tariffs)
-        above = register_resolution_wh(self.regmap, _IMPORT + "total")
+        # Each register is off by up to its own resolution, independently of the others.
+        tolerance = sum(register_resolution_wh(self.regmap, _IMPORT + r, energy[r])
+                        for r in (*tariffs, "total"))
         diff = energy["total"] - sum(energy[t] for t in tariffs)
-        return ["sum_mismatch"] if diff > below or -diff > above else []
+        return ["sum_mismatch"] if abs(diff) > tolerance else []
 
     def history_flags(self, energy: dict[str, int], taken_at: datetime,
                       track: MeterTrack) -> list[str]:

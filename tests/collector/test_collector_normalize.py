@@ -49,7 +49,7 @@ def test_values_become_a_reading_with_exact_integer_wh():
 
 
 def test_sum_of_tariffs_off_by_more_than_resolution_is_flagged():
-    reading = _normalizer().reading(_values(1503705, 1234567, 234567, 34567), T0, 1, MeterTrack())
+    reading = _normalizer().reading(_values(1503711, 1234567, 234567, 34567), T0, 1, MeterTrack())
     assert reading.quality.flags == ("sum_mismatch",)
 
 
@@ -91,3 +91,15 @@ def test_serial_comes_from_the_register_when_the_config_has_none():
     normalizer = Normalizer(GENERIC, MeterRef("", "generic", "A1"), "gw-01")
     reading = normalizer.reading(_values(300, 100, 100, 100, serial="98765"), T0, 1, MeterTrack())
     assert reading.meter.serial == "98765"
+
+
+def test_float_register_tolerance_grows_with_its_magnitude():
+    # An f32 of Wh steps by 2 Wh above 2**24 Wh: a 3 Wh gap there is precision, not a mismatch.
+    iem = load_profile("schneider-iem3255")
+    normalizer = _normalizer(iem)
+    values = {"energy.import.total": 2**24 + 10, "energy.import.t1": 2**24 - 100_000,
+              "energy.import.t2": 60_000, "energy.import.t3": 40_000 + 7,
+              "energy.import.t4": 0}
+    assert normalizer.sum_flags(normalizer.energy(values)) == []
+    values["energy.import.t3"] += 40
+    assert normalizer.sum_flags(normalizer.energy(values)) == ["sum_mismatch"]
