@@ -13,7 +13,7 @@ import asyncio
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TextIO
 
@@ -25,6 +25,8 @@ from firmware_sim import AcceleratedClock, Fault, LoadProfile, SimServer, Virtua
 
 ACCELERATION = 600.0  # ten simulated minutes per second: a day in 2.4 minutes
 CYCLE_S = 2.0
+# Real meters refresh their register image about once a second; in simulated time that is:
+REFRESH = timedelta(seconds=ACCELERATION)
 
 
 @dataclass
@@ -85,7 +87,7 @@ def demo_meters(clock: AcceleratedClock, first_unit: int, count: int) -> dict[in
                  if tariffs else {"total": 2_750_000 * unit})
         meters[unit] = VirtualMeter(str(21_000_000 + unit), regmap, clock=clock,
                                     load=LoadProfile(mean_w=600 + 350 * unit, seed=unit),
-                                    start_wh=start)
+                                    start_wh=start, refresh=REFRESH)
     return meters
 
 

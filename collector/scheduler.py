@@ -129,6 +129,14 @@ class BusPoller:
         except (MeterError, TransportError) as exc:
             self._failed(meter, exc)
             return None
+        if len(meter.plan.blocks) > 1 and meter.normalizer.sum_flags(
+                meter.normalizer.energy(values)):
+            # The blocks were read moments apart and the meter may have updated its registers
+            # in between; one more read tells a torn reading from a meter whose sums disagree.
+            try:
+                values = await self._read_with_retries(bus, meter)
+            except (MeterError, TransportError):
+                pass  # keep the first read; its flag says what is wrong with it
         taken_at = datetime.now(timezone.utc)
         if status.state in ("failing", "backoff"):
             log.warning("%s: meter %s answers again after %d failed polls", self.config.name,

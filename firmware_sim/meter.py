@@ -74,15 +74,22 @@ class VirtualMeter:
 
     ``start_wh``/``export_wh`` give the registers' starting values by ``t1``..``t4`` (the total is
     their sum; a model without tariff registers takes ``total`` alone). ``utc_offset`` is the
-    meter's local time, which its tariff program and load shape follow. Raises ``ValueError`` for
-    a serial the model's serial register cannot hold or start values the model has no register for.
+    meter's local time, which its tariff program and load shape follow. ``refresh`` is how often
+    the firmware updates its register image (in simulated time; ``None``: on every request): a
+    real meter's registers move in steps, and a reader that needs several requests for one
+    reading sees one consistent image unless a refresh falls between them. Raises
+    ``ValueError`` for a serial the model's serial register cannot hold or start values the
+    model has no register for.
     """
 
     def __init__(self, serial: str, regmap: RegisterMap, *, clock: SimClock,
                  load: LoadProfile | None = None, tariffs: TariffClock | None = None,
                  start_wh: Mapping[str, int] | None = None,
                  export_wh: Mapping[str, int] | None = None,
-                 utc_offset: timedelta = timedelta(0)) -> None:
+                 utc_offset: timedelta = timedelta(0),
+                 refresh: timedelta | None = None) -> None:
+        if refresh is not None and refresh <= timedelta(0):
+            raise ValueError(f"refresh must be positive, got {refresh!r}")
         self.serial = serial
         self.regmap = regmap
         self.clock = clock
@@ -95,10 +102,12 @@ class VirtualMeter:
         home = min(present, default=1)
         self._fold = {t: (t if t in present else home) for t in range(1, 5)}
         self._offset_us = _micros(utc_offset)
+        self._refresh_us = _micros(refresh) if refresh is not None else 1
         self._lock = threading.Lock()
         self._import = [wh * WUS_PER_WH for wh in _start(start_wh, regmap, "import")]
         self._export = tuple(_start(export_wh, regmap, "export"))
         self._at = _utc_us(clock.now())
+        self._at -= self._at % self._refresh_us
 
     @property
     def model(self) -> str:
@@ -109,6 +118,7 @@ class VirtualMeter:
         last request; raises ``ValueError`` if ``now`` is before a time already counted."""
         with self._lock:
             at = _utc_us(now if now is not None else self.clock.now())
+            at -= at % self._refresh_us  # the image of the last firmware refresh
             if at < self._at:
                 raise ValueError(f"{self.serial}: time went back to {_utc(at).isoformat()} "
                                  f"after {_utc(self._at).isoformat()}")

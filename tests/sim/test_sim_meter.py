@@ -201,3 +201,14 @@ def test_a_custom_tariff_program_drives_the_registers(clock, generic):
     meter = VirtualMeter("1", generic, clock=clock, load=LoadProfile.flat(100), tariffs=flat_rate)
     clock.advance(timedelta(days=1))
     assert meter.state().import_wh == (0, 0, 2400, 0)
+
+
+def test_registers_move_only_at_each_firmware_refresh(clock, generic):
+    meter = VirtualMeter("1", generic, clock=clock, load=LoadProfile.flat(3600),
+                         refresh=timedelta(seconds=10))
+    clock.advance(timedelta(seconds=10))
+    first = meter.values()
+    clock.advance(timedelta(seconds=9))  # 9 Wh flowed, but the image is still the old one
+    assert meter.values() == first
+    clock.advance(timedelta(seconds=1))
+    assert meter.values()["energy.import.total"] == first["energy.import.total"] + 10
