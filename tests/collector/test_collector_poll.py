@@ -169,3 +169,16 @@ def test_collect_without_a_sink_is_a_one_line_error(every_model, site):
                            str(config), "--once"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "no sink configured" in done.stderr
+
+
+def test_late_reply_of_a_slow_meter_does_not_reach_the_next_meter(every_model, site, sink):
+    meters = every_model(per_model=2)
+    with SimServer.rtu(meters, faults={1: [Fault("slow", delay_s=0.35)]}) as sim:
+        config = site("rtu", meters, port=sim.device, timeout_s=0.2, retries=0)
+        scheduler = _poll_once(config, sink)
+    statuses = scheduler.statuses()
+    assert statuses[meters[1].serial].state == "failing"
+    assert [s for k, s in statuses.items() if k != meters[1].serial and s.state != "ok"] == []
+    for reading in sink.readings:
+        meter = next(m for m in meters.values() if m.serial == reading.meter.serial)
+        assert dict(reading.energy_wh) == _expected(meter)
