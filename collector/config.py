@@ -1,8 +1,7 @@
 """The site config (``site.toml``): parsed once into frozen dataclasses, every error naming its line.
 
-``tomllib`` reports syntax errors with a line but forgets positions once parsing succeeds, so
-``_Lines`` re-scans the text for table headers and keys; a semantic error ("unknown model",
-"duplicate unit") then still points at the line a user must edit::
+Every error, syntax or meaning ("unknown model", "duplicate unit"), points at the line a user
+must edit (``drivers.tomlfile``)::
 
     [collector]
     id = "gw-01"            # collector id in MQTT topics and readings
@@ -37,13 +36,13 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
 from drivers import RegisterMap, load_profile
 from drivers.errors import ConfigError
+from drivers.tomlfile import TomlLines, parse_toml
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -93,47 +92,10 @@ class SiteConfig:
     meters: tuple[MeterConfig, ...]
     mqtt: Mapping[str, Any] | None
     path: str
-    lines: "_Lines"
+    lines: TomlLines
 
     def meters_on(self, bus: str) -> tuple[MeterConfig, ...]:
         return tuple(m for m in self.meters if m.bus == bus)
-
-    def line_of(self, table: str, index: int | None = None, key: str | None = None) -> int | None:
-        """The line to name in an error about ``[table]`` (or its ``index``-th ``[[table]]``)."""
-        return self.lines.find(table, index, key)
-
-
-class _Lines:
-    """Where each table, array-of-tables entry and key starts in the TOML text."""
-
-    _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.-]+)\s*\]\]?")
-    _KEY = re.compile(r"^\s*([A-Za-z0-9_-]+)\s*=")
-
-    def __init__(self, text: str) -> None:
-        self._tables: dict[tuple[str, int | None], int] = {}
-        self._keys: dict[tuple[str, int | None, str], int] = {}
-        counts: dict[str, int] = {}
-        current: tuple[str, int | None] = ("", None)
-        for number, line in enumerate(text.splitlines(), start=1):
-            header = self._HEADER.match(line)
-            if header:
-                name = header.group(2)
-                if header.group(1) == "[[":
-                    index = counts.get(name, 0)
-                    counts[name] = index + 1
-                    current = (name, index)
-                else:
-                    current = (name, None)
-                self._tables.setdefault(current, number)
-                continue
-            key = self._KEY.match(line)
-            if key:
-                self._keys.setdefault((*current, key.group(1)), number)
-
-    def find(self, table: str, index: int | None = None, key: str | None = None) -> int | None:
-        if key is not None and (table, index, key) in self._keys:
-            return self._keys[(table, index, key)]
-        return self._tables.get((table, index))
 
 
 def load_config(path: str | Path) -> SiteConfig:
@@ -146,18 +108,11 @@ def load_config(path: str | Path) -> SiteConfig:
 
 
 def parse_config(text: str, *, file: str = "<config>", base_dir: Path = Path(".")) -> SiteConfig:
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"line (\d+)", str(exc))
-        raise ConfigError(str(exc), file=file, line=int(line.group(1)) if line else None) from exc
-    lines = _Lines(text)
-    parser = _Parser(doc, lines, file, base_dir)
-    return parser.parse()
+    return _Parser(parse_toml(text, file), TomlLines(text), file, base_dir).parse()
 
 
 class _Parser:
-    def __init__(self, doc: dict[str, Any], lines: _Lines, file: str, base_dir: Path) -> None:
+    def __init__(self, doc: dict[str, Any], lines: TomlLines, file: str, base_dir: Path) -> None:
         self.doc = doc
         self.lines = lines
         self.file = file
@@ -167,7 +122,7 @@ class _Parser:
               key: str | None = None) -> ConfigError:
         where = f"[[{table}]]" if index is not None else f"[{table}]"
         name = f"{where} {key}" if key else where
-        return ConfigError(message, file=self.file, line=self.lines.find(table, index, key),
+        return ConfigError(message, file=self.file, line=self.lines.line(table, index or 0, key),
                            key=name)
 
     def parse(self) -> SiteConfig:
@@ -282,7 +237,7 @@ class _Parser:
                 raise self.error("a Modbus unit id is 1..247", "meter", i, "unit")
             if (bus, unit) in units:
                 raise self.error(f"unit {unit} on bus {bus!r} is already meter #{units[bus, unit]}"
-                                 f" (line {self.lines.find('meter', units[bus, unit] - 1)})",
+                                 f" (line {self.lines.line('meter', units[bus, unit] - 1)})",
                                  "meter", i, "unit")
             units[(bus, unit)] = i + 1
             model_name = self.text(table, "model", "meter", i)
@@ -302,7 +257,7 @@ class _Parser:
                 serials.add(serial)
             account = str(table.get("account", ""))
             meters.append(MeterConfig(bus, unit, model, serial, account,
-                                      self.lines.find("meter", i) or 0))
+                                      self.lines.line("meter", i) or 0))
         return tuple(meters)
 
     # -- typed getters; each error names the table entry and key --------------------------------

@@ -11,7 +11,6 @@ import asyncio
 import re
 import signal
 import sys
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any, Mapping, TextIO
 
 from drivers.errors import ConfigError
 from drivers.profile import RegisterMap, load_profile
+from drivers.tomlfile import TomlLines, parse_toml
 from firmware_sim.clock import AcceleratedClock, ManualClock
 from firmware_sim.faults import Fault
 from firmware_sim.load import LoadProfile
@@ -99,10 +99,7 @@ def load_sim_config(path: str | Path) -> SimConfig:
 
 def parse_sim_config(text: str, *, file: str = "<sim.toml>", base: Path = Path(".")) -> SimConfig:
     """Parse a ``sim.toml``; ``base`` resolves a model given as a relative path to a profile."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(exc), file=file) from exc
+    doc = parse_toml(text, file)
     where = _Where(text, file)
     unknown = set(doc) - {"sim", "meter"}
     if unknown:
@@ -267,44 +264,11 @@ def _zones(value: Any, day: str, where: _Where) -> list[tuple[str, str, int]]:
 
 
 class _Where:
-    """Line numbers of the tables and keys of a TOML text, so errors can name the line.
-
-    A small line scanner, enough for config files: it knows ``[table]``, ``[[array]]`` headers
-    and ``key =`` lines, and skips the continuation lines of multi-line arrays and tables.
-    """
+    """Errors that name the line of a sim.toml table or key (see ``drivers.tomlfile``)."""
 
     def __init__(self, text: str, file: str) -> None:
         self.file = file
-        self._tables: dict[tuple[str, int], int] = {}
-        self._keys: dict[tuple[str, int, str], int] = {}
-        counts: dict[str, int] = {}
-        current = ("", 0)
-        depth = 0
-        for number, raw in enumerate(text.splitlines(), 1):
-            line = _code(raw).strip()
-            if depth > 0:
-                depth += _balance(line)
-                continue
-            if match := re.fullmatch(r"\[\[\s*([\w.-]+)\s*\]\]", line):
-                name = match[1]
-                current = (name, counts.get(name, 0))
-                counts[name] = current[1] + 1
-                self._tables[current] = number
-            elif match := re.fullmatch(r"\[\s*([\w.-]+)\s*\]", line):
-                current = (match[1], 0)
-                self._tables[current] = number
-            elif match := re.match(r"([\w-]+)\s*=(.*)", line):
-                self._keys.setdefault((*current, match[1]), number)
-                depth = _balance(match[2])
-
-    def line(self, table: str, index: int = 0, key: str | None = None) -> int | None:
-        """The line of ``key`` in the ``index``-th ``table`` (a sub-table's header for a key that
-        is one), else of the table's header."""
-        found = None
-        if key is not None:
-            dotted = f"{table}.{key}" if table else key
-            found = self._keys.get((table, index, key)) or self._tables.get((dotted, index))
-        return found or self._tables.get((table, index))
+        self.line = TomlLines(text).line
 
     def error(self, message: str, key: str | None, table: str = "",
               index: int = 0) -> ConfigError:
@@ -334,36 +298,6 @@ class _Where:
 
 
 _NAMES = {"str": "a string", "int": "an integer", "dict": "a table", "list": "an array"}
-
-
-def _code(line: str) -> str:
-    """``line`` without its comment (a ``#`` outside of a string)."""
-    quote = ""
-    for i, char in enumerate(line):
-        if quote:
-            if char == quote:
-                quote = ""
-        elif char in "\"'":
-            quote = char
-        elif char == "#":
-            return line[:i]
-    return line
-
-
-def _balance(text: str) -> int:
-    """Brackets and braces opened minus closed, outside of strings."""
-    depth, quote = 0, ""
-    for char in text:
-        if quote:
-            if char == quote:
-                quote = ""
-        elif char in "\"'":
-            quote = char
-        elif char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-    return depth
 
 
 def serve(config: SimConfig, out: TextIO = sys.stdout) -> int:

@@ -78,7 +78,7 @@ def test_defaults_fill_what_a_minimal_file_leaves_out():
                                   'sat = [["00:00", "25:00", 2]]\n\n[[meter]]'),
      'sim.toml:7: [sim.tariffs] sat: a zone time is "HH:MM"'),
     ("[sim]\nport = 0\n", "sim.toml: [[meter]]: a simulator needs at least one [[meter]]"),
-    ("[sim\n", "sim.toml: "),
+    ("[sim\n", "sim.toml:1: Expected ']'"),
 ])
 def test_a_bad_file_is_one_error_naming_line_and_key(text, expected):
     assert _error(text).startswith(expected)
