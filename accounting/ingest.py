@@ -29,7 +29,8 @@ from accounting.store import Incoming, Malformed, Store
 from collector.reading import PayloadError, reading_from_json
 from drivers.errors import DeliveryError
 from mqtt.config import BrokerConfig
-from mqtt.connection import BrokerLink, Connected, Disconnected, LinkEvent, Message, Puback, Refused
+from mqtt.connection import (BrokerLink, Connected, Disconnected, LinkEvent, Message, Puback,
+                             Refused, Subscribed)
 from mqtt.topics import SHARED_READINGS, ack_topic, encode_ack, parse_reading_topic
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,8 @@ class IngestWorker:
         self._unacked_publishes: set[int] = set()
         self._pending_acks: dict[str, list[str]] = {}
         self._epoch = 0
+        self.subscribed = threading.Event()
+        """Set once the broker granted the shared subscription: readings published now reach us."""
         self._link = BrokerLink(config, f"meterlink-accounting-{worker_id}", on_event=self._events.put,
                                 persistent=False, subscriptions=[(SHARED_READINGS, 1)],
                                 manual_ack=True)
@@ -109,8 +112,15 @@ class IngestWorker:
                 self._window = max(1, event.receive_maximum)
                 self._unacked_publishes.clear()
                 self._epoch += 1
+            elif isinstance(event, Subscribed):
+                if not event.granted:
+                    raise DeliveryError(f"{self.config.url} refused the subscription "
+                                        f"{SHARED_READINGS}: {event.reason}")
+                log.info("worker %s subscribed to %s", self.worker_id, SHARED_READINGS)
+                self.subscribed.set()
             elif isinstance(event, Disconnected):
                 log.warning("worker %s lost the broker: %s", self.worker_id, event.reason)
+                self.subscribed.clear()
                 self._unacked_publishes.clear()
             elif isinstance(event, Refused):
                 raise DeliveryError(f"{self.config.url} refused worker {self.worker_id}: {event.reason}")

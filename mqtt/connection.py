@@ -53,6 +53,14 @@ class Connected:
 
 
 @dataclass(frozen=True)
+class Subscribed:
+    """The broker granted (or refused) the subscriptions made on connect."""
+
+    granted: bool
+    reason: str
+
+
+@dataclass(frozen=True)
 class Disconnected:
     reason: str
 
@@ -77,7 +85,7 @@ class Message:
     qos: int
 
 
-LinkEvent = Union[Connected, Disconnected, Refused, Puback, Message]
+LinkEvent = Union[Connected, Subscribed, Disconnected, Refused, Puback, Message]
 
 
 def _no_delay(client: paho.Client, userdata: Any, sock: Any) -> None:
@@ -118,6 +126,7 @@ class BrokerLink:
         client.max_inflight_messages_set(0)
         client.on_socket_open = _no_delay
         client.on_connect = self._handle_connect
+        client.on_subscribe = self._handle_subscribe
         client.on_disconnect = self._handle_disconnect
         client.on_publish = self._handle_publish
         client.on_message = self._handle_message
@@ -195,6 +204,11 @@ class BrokerLink:
         receive_maximum = getattr(properties, "ReceiveMaximum", _MAX_PAHO_RECEIVE)
         self._on_event(Connected(bool(flags.session_present), int(receive_maximum)))
         self._first_outcome.set()
+
+    def _handle_subscribe(self, client: paho.Client, userdata: Any, mid: int,
+                          reasons: list[ReasonCode], properties: Properties | None) -> None:
+        failed = [str(r) for r in reasons if r.is_failure]
+        self._on_event(Subscribed(not failed, ", ".join(failed) or "granted"))
 
     def _handle_disconnect(self, client: paho.Client, userdata: Any, flags: paho.DisconnectFlags,
                            reason: ReasonCode, properties: Properties | None) -> None:

@@ -51,7 +51,7 @@ from collector.spool import Spool, SpooledReading, SpoolKey, epoch_ms
 from drivers.errors import ConfigError, DeliveryError
 from mqtt.config import BrokerConfig
 from mqtt.connection import (BrokerLink, Connected, Disconnected, LinkEvent, Message, Puback,
-                             Refused)
+                             Refused, Subscribed)
 from mqtt.topics import (ack_topic, check_level, decode_ack, discovery_messages, encode_status,
                          reading_topic, state_topic, status_topic)
 
@@ -284,6 +284,11 @@ class Publisher:
                     self._on_disconnected(event)
                 elif isinstance(event, Refused):
                     self._state, self._last_error = "refused", event.reason
+                elif isinstance(event, Subscribed):
+                    if not event.granted:
+                        self._last_error = f"ack subscription refused: {event.reason}"
+                        log.error("broker refused our subscription to %s: %s", self._ack_topic,
+                                  event.reason)
                 else:
                     self._closing = event
             now = time.monotonic()
