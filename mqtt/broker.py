@@ -141,10 +141,11 @@ class Mosquitto:
             if not fixed_port:
                 self.port = free_port()
             config = self._write_config()
+            log_start = self.log_file.stat().st_size if self.log_file.exists() else 0
             with open(self.log_file, "ab") as log:
                 self._process = subprocess.Popen([self.binary, "-c", str(config)], stdout=log,
                                                  stderr=subprocess.STDOUT, start_new_session=True)
-            if self._wait_accepting(timeout):
+            if self._wait_running(log_start, timeout):
                 return
             if fixed_port or "Address already in use" not in self._log_tail():
                 break
@@ -225,7 +226,11 @@ class Mosquitto:
                 raise ConfigError(f"mosquitto_passwd failed: {done.stderr.strip()}", key="users")
         return path
 
-    def _wait_accepting(self, timeout: float) -> bool:
+    def _wait_running(self, log_start: int, timeout: float) -> bool:
+        """True once this process logged that it runs and its port accepts a connection.
+
+        Both, because a port that accepts could belong to somebody else's listener.
+        """
         assert self._process is not None
         deadline = time.monotonic() + timeout
         pause = 0.005
@@ -233,15 +238,22 @@ class Mosquitto:
             if self._process.poll() is not None:
                 self._process = None
                 return False
-            try:
-                with socket.create_connection((_HOST, self.port), timeout=0.5):
-                    return True
-            except OSError:
-                # Not listening yet: poll the port with a short, growing pause.
-                time.sleep(pause)
-                pause = min(pause * 2, 0.1)
+            if self._logged_running(log_start):
+                try:
+                    with socket.create_connection((_HOST, self.port), timeout=0.5):
+                        return True
+                except OSError:
+                    pass  # not accepting yet: poll again below
+            # mosquitto tells nobody it is ready: poll its log and port with a short, growing pause.
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
         self.kill()
         return False
+
+    def _logged_running(self, log_start: int) -> bool:
+        with open(self.log_file, "rb") as log:
+            log.seek(log_start)
+            return b" running" in log.read()
 
     def _log_tail(self, lines: int = 5) -> str:
         try:

@@ -38,7 +38,7 @@ _PERMANENT = {
     0x84: "the broker does not support MQTT 5",
     0x85: "client id rejected",
     0x86: "bad user name or password",
-    0x87: "not authorized",
+    0x87: "not authorized: check the user name and password",
     0x8A: "banned",
     0x8C: "bad authentication method",
 }
@@ -189,7 +189,7 @@ class BrokerLink:
         if reason.is_failure:
             permanent = _PERMANENT.get(reason.value)
             if permanent is not None:
-                self._refused = f"{permanent} ({reason})"
+                self._refused = f"{permanent} (CONNACK {reason.value:#04x})"
                 log.error("broker %s refused %s: %s; not retrying", self.config.url, self.client_id,
                           self._refused)
                 client.disconnect()

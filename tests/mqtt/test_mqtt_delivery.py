@@ -129,12 +129,18 @@ def test_killed_accounting_worker_leaves_the_rest_to_the_other(
 
 def test_broker_delivery_empties_the_spool_on_puback_alone(
         broker: Mosquitto, publisher_factory: Callable[..., Publisher], tmp_path: Path) -> None:
-    received: list[bytes] = []
-    subscribed = threading.Event()
+    received: set[str] = set()
+    subscribed, all_received = threading.Event(), threading.Event()
+
+    def on_message(client: paho.Client, userdata: object, message: paho.MQTTMessage) -> None:
+        received.add(json.loads(message.payload)["id"])
+        if len(received) == 300:
+            all_received.set()
+
     client = paho.Client(CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
     client.on_connect = lambda c, *_: c.subscribe("meterlink/v1/+/+/reading", qos=1)
     client.on_subscribe = lambda *_: subscribed.set()
-    client.on_message = lambda c, u, m: received.append(m.payload)
+    client.on_message = on_message
     client.connect(broker.host, broker.port)
     client.loop_start()
     try:
@@ -143,11 +149,12 @@ def test_broker_delivery_empties_the_spool_on_puback_alone(
                                                   delivery="broker"))
         publisher.submit_nowait(make_readings(300)).result(10)
         status = publisher.wait_for(_drained, timeout=30)
+        assert all_received.wait(10)
     finally:
         client.disconnect()
         client.loop_stop()
     assert status.confirmed == 300
-    assert {json.loads(p)["id"] for p in received} == set(_expected(300))
+    assert received == set(_expected(300))
 
 
 def test_status_says_online_with_counters_and_the_last_will_says_offline(
