@@ -24,6 +24,7 @@ from typing import Mapping
 from collector.reading import REGISTERS, TARIFF_REGISTERS
 
 DAY_MS = 86_400_000
+_MIN_CAPACITY_WH = 1_000_000
 HOUR_MS = 3_600_000
 
 
@@ -126,11 +127,10 @@ def check_step(before: Point, after: Point, *, capacity_wh: int | None, max_powe
             deltas[register] = new - old
             continue
         capacity = capacity_wh if capacity_wh is not None else register_capacity(old)
-        wrapped = new + capacity - old
-        if capacity <= old or wrapped > physical_wh:
+        if capacity is None or capacity <= old or new + capacity - old > physical_wh:
             return Verdict(f"decrease: {register} {old} Wh at {before.taken_ms} → {new} Wh at "
                            f"{after.taken_ms}")
-        deltas[register] = wrapped
+        deltas[register] = new + capacity - old
         if "rollover" not in flags:
             flags.append("rollover")
     rise = deltas.get("total", sum(deltas.values()))
@@ -142,10 +142,13 @@ def check_step(before: Point, after: Point, *, capacity_wh: int | None, max_powe
     return Verdict(flags=tuple(flags))
 
 
-def register_capacity(value: int) -> int:
-    """Where a register showing ``value`` wraps when its capacity is not known: a register of
-    N decimal digits wraps at 10**N of its unit, and Wh is the finest unit we see."""
-    capacity = 10
+def register_capacity(value: int) -> int | None:
+    """Where a register showing ``value`` is about to wrap, when its capacity is not known.
+
+    A register of N decimal digits wraps at 10**N of its unit (Wh is the finest we see), so a
+    value whose leading digit is 9 is close to its wrap. Displays hold at least 1000 kWh.
+    """
+    capacity = _MIN_CAPACITY_WH
     while capacity <= value:
         capacity *= 10
-    return capacity
+    return capacity if value * 10 >= capacity * 9 else None

@@ -542,7 +542,7 @@ class Store:
                     old = previous[register]
                     wrap = 0
                     if value < old:
-                        wrap = meter.capacity_wh or register_capacity(old)
+                        wrap = meter.capacity_wh or register_capacity(old) or 0
                     wh[register] = wh.get(register, 0) + value + wrap - old
                     kwh[register] = kwh.get(register, 0) + billing_kwh(value) + billing_kwh(wrap) \
                         - billing_kwh(old)
