@@ -256,11 +256,22 @@ class Store:
                 known.add(item.reading.id)
                 fresh.append((index, item))
         fresh.sort(key=lambda pair: (pair[1].reading.meter.serial, pair[1].reading.taken_at))
+        # Readings of one meter within the batch are judged in taken_at order, each against the
+        # last one accepted before it, in this batch or already stored.
+        accepted: dict[str, Point] = {}
+        rows = []
         for index, item in fresh:
-            verdict = self._judge(item.reading)
-            self._insert(item, verdict, now_ms)
+            verdict = self._judge(item.reading, accepted.get(item.reading.meter.serial))
+            rows.append(self._row(item, verdict, now_ms))
+            if verdict.accepted:
+                accepted[item.reading.meter.serial] = Point(epoch_ms(item.reading.taken_at),
+                                                            item.reading.energy_wh)
             outcomes[index] = _outcome(item, "stored" if verdict.accepted else "rejected",
                                        verdict)
+        self._db.execute_many(
+            f"INSERT INTO readings (id, serial, account, site, collector, seq, taken_ms, source, "
+            f"tariffs, {', '.join(_COLUMNS)}, status, reason, flags, period, received_ms, "
+            f"current_version) VALUES ({', '.join('?' * (20))})", rows)
         for bad in malformed:
             self._db.execute("INSERT INTO malformed (topic, error, payload, received_ms) "
                              "VALUES (?, ?, ?, ?)", (bad.topic, bad.error, bad.payload, now_ms))
@@ -292,7 +303,7 @@ class Store:
                                                       chunk))
         return found
 
-    def _judge(self, reading: Reading) -> Verdict:
+    def _judge(self, reading: Reading, earlier_in_batch: Point | None) -> Verdict:
         meter = self._meter_for(reading)
         taken_ms = epoch_ms(reading.taken_at)
         if meter.decommissioned_ms is not None and taken_ms > meter.decommissioned_ms:
@@ -304,12 +315,12 @@ class Store:
         if not registers.accepted:
             return registers
         point = Point(taken_ms, reading.energy_wh)
-        before, after = self._neighbours(meter, taken_ms)
+        before, after, typical = self._neighbours(meter, taken_ms, earlier_in_batch)
         max_power = meter.max_power_w or self.rules.max_power_w
         flags = list(reading.quality.flags) + list(registers.flags)
         if before is not None:
             step = check_step(before, point, capacity_wh=meter.capacity_wh, max_power_w=max_power,
-                              typical=self._typical(meter.serial, before), rules=self.rules)
+                              typical=typical, rules=self.rules)
             if not step.accepted:
                 return step
             flags += step.flags
@@ -344,35 +355,32 @@ class Store:
         return _Meter(s, account, tariffs, capacity, power, commissioned,
                       json.loads(initial) if initial else None, decommissioned, by)
 
-    def _neighbours(self, meter: _Meter, taken_ms: int) -> tuple[Point | None, Point | None]:
-        """The accepted readings just before and just after ``taken_ms``; before the first one,
-        the commissioning record."""
+    def _neighbours(self, meter: _Meter, taken_ms: int, earlier_in_batch: Point | None
+                    ) -> tuple[Point | None, Point | None, Typical | None]:
+        """The accepted readings just before and just after ``taken_ms`` (before the first one,
+        the commissioning record), and the typical consumption up to the one before.
+
+        One query: the neighbours and the first reading of the typical span are three branches.
+        """
         columns = ", ".join(_COLUMNS)
+        accepted = "FROM effective WHERE serial = ? AND status = 'accepted' AND taken_ms"
         rows = self._db.query(
-            f"SELECT * FROM (SELECT 0 AS side, taken_ms, {columns} FROM effective WHERE serial = ? "
-            f"AND status = 'accepted' AND taken_ms < ? ORDER BY taken_ms DESC LIMIT 1) AS before_ "
-            f"UNION ALL "
-            f"SELECT * FROM (SELECT 1 AS side, taken_ms, {columns} FROM effective WHERE serial = ? "
-            f"AND status = 'accepted' AND taken_ms > ? ORDER BY taken_ms ASC LIMIT 1) AS after_",
-            (meter.serial, taken_ms, meter.serial, taken_ms))
+            f"SELECT * FROM (SELECT 0 AS side, taken_ms, {columns} {accepted} < ? "
+            f"ORDER BY taken_ms DESC LIMIT 1) AS before_ UNION ALL "
+            f"SELECT * FROM (SELECT 1 AS side, taken_ms, {columns} {accepted} > ? "
+            f"ORDER BY taken_ms ASC LIMIT 1) AS after_ UNION ALL "
+            f"SELECT * FROM (SELECT 2 AS side, taken_ms, {columns} {accepted} >= ? "
+            f"AND taken_ms < ? AND total_wh IS NOT NULL ORDER BY taken_ms ASC LIMIT 1) AS first_",
+            (meter.serial, taken_ms, meter.serial, taken_ms, meter.serial,
+             taken_ms - self.rules.typical_span_ms, taken_ms))
         found = {row[0]: Point(row[1], _energy(row[2:])) for row in rows}
         before = found.get(0)
+        if earlier_in_batch is not None and earlier_in_batch.taken_ms < taken_ms and \
+                (before is None or earlier_in_batch.taken_ms > before.taken_ms):
+            before = earlier_in_batch
         if before is None and meter.commissioned_ms is not None and meter.initial_wh is not None:
             before = Point(meter.commissioned_ms, meter.initial_wh)
-        return before, found.get(1)
-
-    def _typical(self, serial: str, latest: Point) -> Typical | None:
-        """Total consumption over up to ``typical_span_ms`` of history ending at ``latest``."""
-        if "total" not in latest.energy_wh:
-            return None
-        rows = self._db.query(
-            "SELECT taken_ms, total_wh FROM effective WHERE serial = ? AND status = 'accepted' "
-            "AND taken_ms >= ? AND taken_ms <= ? AND total_wh IS NOT NULL ORDER BY taken_ms LIMIT 1",
-            (serial, latest.taken_ms - self.rules.typical_span_ms, latest.taken_ms))
-        if not rows or latest.taken_ms - rows[0][0] < DAY_MS:
-            return None
-        used = latest.energy_wh["total"] - rows[0][1]
-        return Typical(used, latest.taken_ms - rows[0][0]) if used >= 0 else None
+        return before, found.get(1), _typical(found.get(2), before)
 
     def _period(self, account: str, taken_at: datetime) -> tuple[str, bool]:
         if account not in self._regions:
@@ -383,19 +391,15 @@ class Store:
             return calendar_period(taken_at), True
         return self.windows[region].period_of(taken_at)
 
-    def _insert(self, item: Incoming, verdict: Verdict, now_ms: int) -> None:
+    def _row(self, item: Incoming, verdict: Verdict, now_ms: int) -> tuple[Any, ...]:
         reading = item.reading
         period, in_window = self._period(reading.meter.account, reading.taken_at)
         flags = verdict.flags if in_window else (*verdict.flags, "outside_window")
-        self._db.execute(
-            f"INSERT INTO readings (id, serial, account, site, collector, seq, taken_ms, source, "
-            f"tariffs, {', '.join(_COLUMNS)}, status, reason, flags, period, received_ms, "
-            f"current_version) VALUES ({', '.join('?' * (20))})",
-            (reading.id, reading.meter.serial, reading.meter.account, item.site, reading.collector,
+        return (reading.id, reading.meter.serial, reading.meter.account, item.site, reading.collector,
              reading.seq, epoch_ms(reading.taken_at), reading.source, reading.tariffs,
              *(reading.energy_wh.get(r) for r in REGISTERS),
              "accepted" if verdict.accepted else "rejected", verdict.reason, ",".join(flags),
-             period, now_ms, 1))
+             period, now_ms, 1)
 
     # -- meters, accounts, corrections --------------------------------------------------------
 
@@ -580,6 +584,15 @@ def _outcome(item: Incoming, status: str, verdict: Verdict = Verdict()) -> Outco
                    verdict.flags)
 
 
+def _typical(first: Point | None, latest: Point | None) -> Typical | None:
+    """Total consumption from ``first`` to ``latest`` when they span at least a day."""
+    if first is None or latest is None or "total" not in latest.energy_wh \
+            or latest.taken_ms - first.taken_ms < DAY_MS:
+        return None
+    used = latest.energy_wh["total"] - first.energy_wh["total"]
+    return Typical(used, latest.taken_ms - first.taken_ms) if used >= 0 else None
+
+
 def _energy(values: Sequence[int | None]) -> dict[str, int]:
     return {r: int(v) for r, v in zip(REGISTERS, values) if v is not None}
 
@@ -620,6 +633,9 @@ class _Backend:
         raise NotImplementedError
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        raise NotImplementedError
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         raise NotImplementedError
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -676,6 +692,12 @@ class _SQLite(_Backend):
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite {self.path}: {exc}") from exc
 
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        try:
+            self._db.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite {self.path}: {exc}") from exc
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
             return self._db.execute(sql, params).fetchall()
@@ -719,6 +741,15 @@ class _Postgres(_Backend):
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
         try:
             self._db.execute(sql.replace("?", "%s"), params)  # type: ignore[arg-type]
+        except self._psycopg.Error as exc:
+            raise StoreError(f"postgresql {self._where}: {exc}") from exc
+
+    def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        try:
+            with self._db.cursor() as cursor:
+                cursor.executemany(sql.replace("?", "%s"), rows)  # type: ignore[arg-type]
         except self._psycopg.Error as exc:
             raise StoreError(f"postgresql {self._where}: {exc}") from exc
 
