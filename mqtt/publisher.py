@@ -205,10 +205,12 @@ class Publisher:
                                         daemon=True)
         self._thread.start()
         try:
-            self._link.start(timeout)
+            connected = self._link.start(timeout)
         except DeliveryError:
             self.close()
             raise
+        if not connected:
+            self._events.put(Disconnected("broker unreachable; retrying in the background"))
 
     def submit_nowait(self, readings: Sequence[Reading]) -> concurrent.futures.Future[None]:
         """Queue readings for the spool; the future completes once they are committed to it.
@@ -432,6 +434,7 @@ class Publisher:
     def _on_disconnected(self, event: Disconnected) -> None:
         if self._state == "online":
             log.warning("lost the broker %s: %s; spooling", self.config.url, event.reason)
+        if self._state in ("online", "starting"):
             self._state = "offline"
         self._by_mid.clear()
         self._other_mids.clear()
