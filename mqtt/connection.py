@@ -154,6 +154,8 @@ class BrokerLink:
                                 f"{exc.verify_message}") from exc
         except (OSError, ssl.SSLError) as exc:
             log.warning("broker %s unreachable (%s); retrying in the background", self.config.url, exc)
+            # Before the network thread runs, so a later Connected comes after it.
+            self._on_event(Disconnected(f"unreachable: {exc}"))
             self._client.connect_async(self.config.host, self.config.port, self.config.keepalive_s,
                                        clean_start=not self._persistent, properties=properties)
             self._client.loop_start()

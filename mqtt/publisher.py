@@ -205,12 +205,10 @@ class Publisher:
                                         daemon=True)
         self._thread.start()
         try:
-            connected = self._link.start(timeout)
+            self._link.start(timeout)
         except DeliveryError:
             self.close()
             raise
-        if not connected:
-            self._events.put(Disconnected("broker unreachable; retrying in the background"))
 
     def submit_nowait(self, readings: Sequence[Reading]) -> concurrent.futures.Future[None]:
         """Queue readings for the spool; the future completes once they are committed to it.
