@@ -8,16 +8,14 @@ import re
 import subprocess
 import sys
 import threading
-from dataclasses import replace
+import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from accounting.ingest import IngestWorker
 from accounting.store import Store
-from collector.spool import Spool, SpoolConfig
-from mqtt.broker import Mosquitto
+from collector.spool import SpoolConfig
 from mqtt.config import BrokerConfig
-from mqtt.publisher import Publisher
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -97,6 +95,7 @@ class LineProcess:
 
     def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
         regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
         seen = 0
         with self._changed:
             while True:
@@ -108,7 +107,7 @@ class LineProcess:
                 if self.process.poll() is not None and not self._reader.is_alive():
                     raise AssertionError(f"process exited ({self.process.returncode}) before "
                                          f"{pattern!r}:\n" + "\n".join(self.lines[-20:]))
-                if not self._changed.wait(timeout):
+                if not self._changed.wait(max(0.0, deadline - time.monotonic())):
                     raise AssertionError(f"no {pattern!r} within {timeout}s:\n"
                                          + "\n".join(self.lines[-20:]))
 
@@ -116,11 +115,6 @@ class LineProcess:
         """``kill -9``."""
         self.process.kill()
         self.process.wait(10)
-
-    def terminate(self) -> int:
-        if self.process.poll() is None:
-            self.process.terminate()
-        return self.process.wait(10)
 
 
 def publisher_process(start: Callable[[list[str]], LineProcess], url: str, spool: Path, *,
@@ -135,7 +129,3 @@ def accounting_process(start: Callable[[list[str]], LineProcess], url: str, db: 
                      "--broker", url, "--worker", name])
     process.wait_for("subscribed to")
     return process
-
-
-def with_spool(config: BrokerConfig, path: Path) -> BrokerConfig:
-    return replace(config, spool=SpoolConfig(path))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -12,7 +13,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from accounting.store import Store
-from mqtt.broker import Mosquitto
+from drivers.errors import DeliveryError
+from mqtt.broker import Mosquitto, free_port
 from mqtt.config import BrokerConfig
 from mqtt.publisher import Publisher
 from mqtt_rig import (Accounting, LineProcess, accounting_process, fast_config, publisher_process)
@@ -211,3 +213,30 @@ def _retained(broker: Mosquitto, topic: str,
         client.disconnect()
         client.loop_stop()
     return found[0]
+
+
+def test_broker_down_at_start_readings_wait_in_the_spool_until_it_comes(
+        tmp_path: Path, publisher_factory: Callable[..., Publisher]) -> None:
+    broker = Mosquitto(tmp_path / "broker", port=free_port())
+    publisher = publisher_factory(fast_config(broker.url, tmp_path / "spool.db"))
+    publisher.wait_for(lambda s: s.state == "offline", timeout=5)
+    publisher.submit_nowait(make_readings(200)).result(10)
+    broker.start()
+    side = Accounting(BrokerConfig.from_url(broker.url), tmp_path / "acc.db")
+    try:
+        side.start()
+        publisher.wait_for(_drained, timeout=30)
+    finally:
+        side.stop()
+        broker.stop()
+    assert _stored(side.store()) == _expected(200)
+
+
+def test_a_full_spool_refuses_the_submission_with_a_clear_error(
+        broker: Mosquitto, publisher_factory: Callable[..., Publisher], tmp_path: Path) -> None:
+    config = fast_config(broker.url, tmp_path / "spool.db")
+    publisher = publisher_factory(replace(config, spool=replace(config.spool, max_readings=100)))
+    publisher.submit_nowait(make_readings(100)).result(10)
+    with pytest.raises(DeliveryError, match="spool full: 100 readings waiting, limit 100"):
+        publisher.submit_nowait(make_readings(1, start=100)).result(10)
+    assert publisher.status().refused_full == 1
