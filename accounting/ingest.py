@@ -15,6 +15,9 @@ A worker connects with a clean, non-persistent session (Session Expiry 0). mosqu
 queueing a shared group's share for a member whose session persists while it is away, so a
 persistent session would park readings behind a dead worker; with none, a dead worker leaves the
 group at once and the collector re-publishes whatever it had not acknowledged.
+
+A store that fails (``StoreError``: the disk, the database server) stops the worker with that
+error: it has acknowledged nothing it did not commit, so a supervisor may simply restart it.
 """
 
 from __future__ import annotations

@@ -75,7 +75,8 @@ class PublisherStatus:
     """A snapshot for logs, the CLI and the retained status topic."""
 
     state: str
-    """``starting``, ``online``, ``offline`` (broker unreachable), ``refused`` or ``closed``."""
+    """``starting``, ``online``, ``offline`` (broker unreachable), ``refused``, ``closed`` or
+    ``failed`` (a bug stopped the delivery thread; the spool keeps what it had)."""
     spooled: int
     spool_bytes: int
     oldest_spooled_at: float | None
@@ -174,7 +175,8 @@ class Publisher:
         self._window = 1
         self._ack_wait = config.ack_timeout_s
         self._confirmed_since_resend = True
-        self._pending_state: dict[str, tuple[int, str]] = {}
+        self._pending_state: dict[str, tuple[int, Reading]] = {}
+        self._pending_other: collections.deque[tuple[str, bytes]] = collections.deque()
         self._state_sent_ms: dict[str, int] = {}
         self._meters: dict[str, Reading] = {}
         self._next_expire = 0.0
@@ -267,6 +269,28 @@ class Publisher:
     # -- the delivery thread ------------------------------------------------------------------
 
     def _run(self) -> None:
+        try:
+            self._deliver()
+        except BaseException as exc:
+            # A bug, not a broker or disk problem (those are handled where they happen): say so
+            # loudly, fail whoever waits, refuse new submissions.
+            log.critical("publisher %s stopped", self.collector_id, exc_info=True)
+            with self._accepting:
+                self._closed = True
+            self._state, self._last_error = "failed", f"publisher stopped: {exc!r}"
+            while True:
+                try:
+                    event = self._events.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(event, _Submit):
+                    event.future.set_exception(DeliveryError(self._last_error))
+            if self._link is not None:
+                self._link.stop()
+            self._publish_snapshot(time.monotonic())
+            raise
+
+    def _deliver(self) -> None:
         while True:
             events = self._next_events()
             submits: list[_Submit] = []
@@ -374,13 +398,14 @@ class Publisher:
                 # Taken before what we already handed out: look again from there.
                 self._cursor = (key_ms, 0)
             serial = reading.meter.serial
+            pending = self._pending_state.get(serial)
             if key_ms > self._state_sent_ms.get(serial, -1) and \
-                    key_ms >= self._pending_state.get(serial, (-1, ""))[0]:
-                self._pending_state[serial] = (key_ms, reading.to_json())
+                    (pending is None or key_ms >= pending[0]):
+                self._pending_state[serial] = (key_ms, reading)
             if self.config.homeassistant and serial not in self._meters:
                 self._meters[serial] = reading
                 if self._state == "online":
-                    self._publish_discovery(reading)
+                    self._queue_discovery(reading)
 
     def _on_puback(self, event: Puback, confirmed: list[str]) -> None:
         if event.mid == self._goodbye_mid:
@@ -426,8 +451,9 @@ class Publisher:
         self._cursor = None
         self._goodbye_mid = None
         self._next_status = 0.0
+        self._pending_other.clear()
         for reading in self._meters.values():
-            self._publish_discovery(reading)
+            self._queue_discovery(reading)
 
     def _on_disconnected(self, event: Disconnected) -> None:
         if self._state == "online":
@@ -441,8 +467,22 @@ class Publisher:
         return self._window - len(self._by_mid) - len(self._other_mids)
 
     def _feed(self, now: float) -> None:
+        """Publish what the windows allow: status and discovery first (rare and small), then
+        re-publications, then new readings from the spool, then the coalesced states."""
         if self._state != "online" or self._closing is not None:
             return
+        try:
+            self._feed_online(now)
+        except DeliveryError as exc:
+            # The spool could not be read or paho refused a message: what is unconfirmed stays
+            # in the spool, and the next event or timer tries again.
+            log.error("delivery paused: %s", exc)
+            self._last_error = str(exc)
+
+    def _feed_online(self, now: float) -> None:
+        while self._pending_other and self._room() > 0:
+            topic, payload = self._pending_other.popleft()
+            self._send_other(topic, payload, retain=True)
         self._resend_unconfirmed(now)
         while self._room() > 0 and len(self._inflight) < self.config.inflight:
             want = min(self._room(), self.config.inflight - len(self._inflight))
@@ -493,14 +533,13 @@ class Publisher:
 
     def _send_states(self) -> None:
         while self._pending_state and self._room() > 0:
-            serial, (key_ms, payload) = self._pending_state.popitem()
-            self._send_other(state_topic(self.site, serial), payload, retain=True)
+            serial, (key_ms, reading) = self._pending_state.popitem()
+            self._send_other(state_topic(self.site, serial), reading.to_json(), retain=True)
             self._state_sent_ms[serial] = key_ms
 
-    def _publish_discovery(self, reading: Reading) -> None:
-        for topic, payload in discovery_messages(self.config.discovery_prefix, self.site,
-                                                 self.collector_id, reading):
-            self._send_other(topic, payload, retain=True)
+    def _queue_discovery(self, reading: Reading) -> None:
+        self._pending_other.extend(discovery_messages(self.config.discovery_prefix, self.site,
+                                                      self.collector_id, reading))
 
     def _housekeeping(self, now: float) -> None:
         if now >= self._next_expire:
@@ -520,7 +559,7 @@ class Publisher:
         if self._state == "online" and now >= self._next_status and self._closing is None:
             self._next_status = now + self.config.status_interval_s
             self._refresh_spool_figures()
-            self._send_other(self._status_topic, self._status_payload("online"), retain=True)
+            self._pending_other.append((self._status_topic, self._status_payload("online")))
 
     def _say_goodbye(self, now: float) -> bool:
         """Publish ``offline`` once and wait for its PUBACK; True when it is time to stop."""
@@ -530,6 +569,8 @@ class Publisher:
         if self._goodbye_mid is None:
             if self._goodbye_sent:
                 return True  # its PUBACK came back
+            if self._room() <= 0:
+                return False  # a PUBACK will make room
             self._goodbye_sent = True
             self._goodbye_mid = self._send_other(self._status_topic, self._status_payload("offline"),
                                                  retain=True)
