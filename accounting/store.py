@@ -19,6 +19,7 @@ sqlite3 and psycopg errors become ``StoreError`` here and nowhere else.
 
 from __future__ import annotations
 
+import abc
 import json
 import sqlite3
 from dataclasses import dataclass, field
@@ -478,7 +479,7 @@ class Store:
             if in_window:
                 self._db.execute("UPDATE readings SET current_version = ? WHERE id = ?",
                                  (version, reading_id))
-        return self._versions(reading_id)[-1]
+        return self.reading(reading_id).versions[-1]
 
     def approve(self, reading_id: str, version: int, *, operator: str,
                 now: datetime | None = None) -> Version:
@@ -499,7 +500,7 @@ class Store:
                                                                       version))
             self._db.execute("UPDATE readings SET current_version = ? WHERE id = ? AND "
                              "current_version < ?", (version, reading_id, version))
-        return next(v for v in self._versions(reading_id) if v.version == version)
+        return next(v for v in self.reading(reading_id).versions if v.version == version)
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -559,10 +560,16 @@ class Store:
             f"SELECT r.id, r.serial, r.account, r.taken_ms, r.source, r.status, r.reason, r.flags, "
             f"r.period, r.received_ms, r.current_version, {', '.join('r.' + c for c in _COLUMNS)} "
             f"FROM readings r WHERE {where} ORDER BY r.taken_ms, r.id", params)
+        corrections: dict[str, list[Version]] = {}
+        for row in self._db.query(
+                f"SELECT c.reading_id, c.version, {', '.join('c.' + c for c in _COLUMNS)}, c.reason, "
+                f"c.author, c.created_ms, c.approved_by, c.approved_ms FROM corrections c "
+                f"JOIN readings r ON r.id = c.reading_id WHERE {where} ORDER BY c.version", params):
+            corrections.setdefault(row[0], []).append(_version(row[1:]))
         found = []
         for row in rows:
             original = Version(1, _energy(row[11:]), "as received", "meter", _time(row[9]), None, None)
-            versions = (original, *self._versions(row[0]))
+            versions = (original, *corrections.get(row[0], ()))
             current = next(v for v in versions if v.version == row[10])
             found.append(StoredReading(
                 id=row[0], serial=row[1], account=row[2], taken_at=_time(row[3]), source=row[4],
@@ -571,12 +578,6 @@ class Store:
                 energy_wh=current.energy_wh, versions=versions))
         return found
 
-    def _versions(self, reading_id: str) -> list[Version]:
-        rows = self._db.query(
-            f"SELECT version, {', '.join(_COLUMNS)}, reason, author, created_ms, approved_by, "
-            f"approved_ms FROM corrections WHERE reading_id = ? ORDER BY version", (reading_id,))
-        return [Version(r[0], _energy(r[1:6]), r[6], r[7], _time(r[8]), r[9],
-                        None if r[10] is None else _time(r[10])) for r in rows]
 
 
 def _outcome(item: Incoming, status: str, verdict: Verdict = Verdict()) -> Outcome:
@@ -591,6 +592,12 @@ def _typical(first: Point | None, latest: Point | None) -> Typical | None:
         return None
     used = latest.energy_wh["total"] - first.energy_wh["total"]
     return Typical(used, latest.taken_ms - first.taken_ms) if used >= 0 else None
+
+
+def _version(row: Sequence[Any]) -> Version:
+    """A ``corrections`` row from its version column on."""
+    return Version(row[0], _energy(row[1:6]), row[6], row[7], _time(row[8]), row[9],
+                   None if row[10] is None else _time(row[10]))
 
 
 def _energy(values: Sequence[int | None]) -> dict[str, int]:
@@ -608,7 +615,7 @@ def _time_text(ms: int) -> str:
 # -- backends ----------------------------------------------------------------------------------
 
 
-class _Backend:
+class _Backend(abc.ABC):
     """What the store needs from a database: statements with ``?`` marks and a transaction."""
 
     ddl: Mapping[str, str]
@@ -623,26 +630,32 @@ class _Backend:
         """A transaction in which no other worker changes the readings of ``serials``."""
         return _Transaction(self, serials)
 
+    @abc.abstractmethod
     def begin(self, serials: Sequence[str]) -> None:
-        raise NotImplementedError
+        ...
 
     def commit(self) -> None:
         self.execute("COMMIT")
 
+    @abc.abstractmethod
     def rollback(self) -> None:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        ...
 
 
 class _Transaction:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from pathlib import Path
 from typing import Iterator
 
 import paho.mqtt.client as paho
@@ -47,8 +46,8 @@ class Client:
 
 
 @pytest.fixture
-def worker(broker: Mosquitto, tmp_path: Path) -> Iterator[IngestWorker]:
-    store = Store.open(f"sqlite:///{tmp_path / 'acc.db'}")
+def worker(broker: Mosquitto, store_url: str) -> Iterator[IngestWorker]:
+    store = Store.open(store_url)
     worker = IngestWorker(BrokerConfig.from_url(broker.url), store, worker_id="w1")
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
