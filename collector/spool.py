@@ -15,12 +15,12 @@ A ``Spool`` is used by one thread at a time (the publisher's delivery thread); i
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import TracebackType
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from collector.reading import Reading
 from drivers.errors import DeliveryError
@@ -62,7 +62,7 @@ class SpooledReading:
 
 
 class Spool:
-    """SQLite (WAL, ``synchronous=FULL``) outbox of readings waiting for delivery."""
+    """SQLite (WAL) outbox of readings waiting for delivery."""
 
     def __init__(self, config: SpoolConfig) -> None:
         self.config = config
@@ -71,37 +71,39 @@ class Spool:
         try:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
-            # FULL: a commit survives power loss too, not only a killed process. The publisher
-            # commits a whole batch of submissions at once, so the fsync is shared.
-            self._db.execute("PRAGMA synchronous=FULL")
+            # Each transaction chooses FULL (survives power loss: new readings) or NORMAL
+            # (survives a killed process: forgetting confirmed ones); see ``transaction``.
             self._db.executescript(_SCHEMA)
             self._count = int(self._db.execute("SELECT count(*) FROM outbox").fetchone()[0])
         except sqlite3.Error as exc:
             raise DeliveryError(f"spool {path}: {exc}") from exc
-        self._in_transaction = False
 
     @property
     def count(self) -> int:
         """Readings waiting for confirmation."""
         return self._count
 
-    def __enter__(self) -> Spool:
-        """Open a transaction: everything until the ``with`` block ends commits with one fsync."""
-        self._execute("BEGIN IMMEDIATE")
-        self._in_transaction = True
-        return self
+    @contextlib.contextmanager
+    def transaction(self, *, durable: bool = True) -> Iterator[Spool]:
+        """Everything in the ``with`` block commits at once, with one fsync when ``durable``.
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self._in_transaction = False
-        if exc_type is None:
-            try:
-                self._execute("COMMIT")
-                return
-            except DeliveryError:
-                self._rollback()
-                raise
-        self._rollback()
+        New readings need ``durable``: the caller is told they are safe. A transaction that only
+        forgets confirmed readings need not wait for the disk: if the machine loses it, those
+        readings are published again and the accounting side ignores the copies. (In WAL mode a
+        later durable commit syncs the earlier frames anyway.)
+        """
+        self._execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        self._execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self._rollback()
+            raise
+        try:
+            self._execute("COMMIT")
+        except DeliveryError:
+            self._rollback()
+            raise
 
     def add(self, readings: Sequence[Reading], now: float) -> int:
         """Spool readings (a reading already spooled is kept once); returns how many were new.

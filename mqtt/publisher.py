@@ -363,7 +363,7 @@ class Publisher:
         accepted: list[_Submit] = []
         refused: list[tuple[_Submit, DeliveryError]] = []
         try:
-            with self._spool:
+            with self._spool.transaction(durable=bool(submits)):
                 for submit in submits:
                     try:
                         self._counters.submitted += self._spool.add(submit.readings, wall)
@@ -468,7 +468,8 @@ class Publisher:
 
     def _feed(self, now: float) -> None:
         """Publish what the windows allow: status and discovery first (rare and small), then
-        re-publications, then new readings from the spool, then the coalesced states."""
+        re-publications, then new readings from the spool, then — once every spooled reading
+        is out — the coalesced states."""
         if self._state != "online" or self._closing is not None:
             return
         try:
@@ -484,10 +485,12 @@ class Publisher:
             topic, payload = self._pending_other.popleft()
             self._send_other(topic, payload, retain=True)
         self._resend_unconfirmed(now)
+        caught_up = False
         while self._room() > 0 and len(self._inflight) < self.config.inflight:
             want = min(self._room(), self.config.inflight - len(self._inflight))
             rows = self._spool.after(self._cursor, want)
             if not rows:
+                caught_up = True
                 break
             for row in rows:
                 self._cursor = row.key
@@ -495,7 +498,10 @@ class Publisher:
                     self._inflight[row.id] = _InFlight(row)
                     self._send(self._inflight[row.id])
                     self._counters.published += 1
-        self._send_states()
+        if caught_up:
+            # Dashboards get each meter's newest reading once the backlog is out, not a state
+            # message beside every reading of it.
+            self._send_states()
 
     def _resend_unconfirmed(self, now: float) -> None:
         due: list[_InFlight] = []

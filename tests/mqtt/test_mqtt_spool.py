@@ -15,7 +15,7 @@ from publish_readings import make_reading, make_readings
 def test_readings_come_back_in_taken_at_order_not_arrival_order(tmp_path: Path) -> None:
     spool = Spool(SpoolConfig(tmp_path / "spool.db"))
     readings = make_readings(30, meters=3)
-    with spool:
+    with spool.transaction():
         spool.add(readings[20:], now=0.0)
         spool.add(readings[:20], now=0.0)
     handed = spool.after(None, 100)
@@ -28,7 +28,7 @@ def test_readings_come_back_in_taken_at_order_not_arrival_order(tmp_path: Path) 
 
 def test_a_reading_spooled_twice_is_kept_once(tmp_path: Path) -> None:
     spool = Spool(SpoolConfig(tmp_path / "spool.db"))
-    with spool:
+    with spool.transaction():
         assert spool.add(make_readings(5), now=0.0) == 5
         assert spool.add(make_readings(6), now=0.0) == 1
     assert spool.count == 6
@@ -37,7 +37,7 @@ def test_a_reading_spooled_twice_is_kept_once(tmp_path: Path) -> None:
 def test_committed_readings_survive_reopening(tmp_path: Path) -> None:
     config = SpoolConfig(tmp_path / "spool.db")
     spool = Spool(config)
-    with spool:
+    with spool.transaction():
         spool.add(make_readings(10), now=0.0)
         spool.delete([make_reading(0).id])
     spool.close()
@@ -48,7 +48,7 @@ def test_committed_readings_survive_reopening(tmp_path: Path) -> None:
 
 def test_full_spool_refuses_new_readings_and_keeps_the_old(tmp_path: Path) -> None:
     spool = Spool(SpoolConfig(tmp_path / "spool.db", max_readings=10))
-    with spool:
+    with spool.transaction():
         spool.add(make_readings(8), now=0.0)
         with pytest.raises(DeliveryError, match="spool full: 8 readings waiting, limit 10"):
             spool.add(make_readings(3, start=8), now=0.0)
@@ -57,7 +57,7 @@ def test_full_spool_refuses_new_readings_and_keeps_the_old(tmp_path: Path) -> No
 
 def test_readings_past_the_age_limit_expire_and_are_reported(tmp_path: Path) -> None:
     spool = Spool(SpoolConfig(tmp_path / "spool.db", max_age_s=3600.0))
-    with spool:
+    with spool.transaction():
         spool.add(make_readings(3), now=1000.0)
         spool.add(make_readings(2, start=3), now=5000.0)
     expired = spool.expire(now=1000.0 + 3601.0)
@@ -68,7 +68,7 @@ def test_readings_past_the_age_limit_expire_and_are_reported(tmp_path: Path) -> 
 def test_a_failed_transaction_leaves_nothing_behind(tmp_path: Path) -> None:
     spool = Spool(SpoolConfig(tmp_path / "spool.db"))
     with pytest.raises(RuntimeError):
-        with spool:
+        with spool.transaction():
             spool.add(make_readings(4), now=0.0)
             raise RuntimeError("power cut")
     assert spool.count == 0
@@ -79,7 +79,7 @@ def test_late_reading_of_a_meter_is_handed_out_before_its_later_ones(tmp_path: P
     spool = Spool(SpoolConfig(tmp_path / "spool.db"))
     late = make_reading(0)
     newer = make_reading(10)
-    with spool:
+    with spool.transaction():
         spool.add([newer], now=0.0)
         spool.add([late], now=1.0)
     assert late.taken_at + timedelta(minutes=15) == newer.taken_at
