@@ -14,7 +14,10 @@ How the collector uses it::
 spool commits all pending submissions with one fsync), so a broker outage costs the poll loop
 nothing. ``submit_nowait`` is the thread-safe form for code without an event loop; it returns a
 ``concurrent.futures.Future``. ``start`` and ``close`` block for at most their timeout; from a
-running event loop call them through ``asyncio.to_thread``.
+running event loop call them through ``asyncio.to_thread``. ``wait_for(condition, timeout)``
+blocks until the status satisfies a condition, e.g. ``lambda s: s.spooled == 0`` before a
+``--once`` run exits. Readings are stamped with ``collector_id``: acknowledgements go to the
+collector a reading names.
 
 Delivery. One thread owns the spool and feeds the broker from it in ``(taken_at, spool order)``
 order, so each meter's readings go out in the order they were taken and a backlog drains at full
