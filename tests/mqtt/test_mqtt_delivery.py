@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from dataclasses import replace
@@ -240,3 +241,19 @@ def test_a_full_spool_refuses_the_submission_with_a_clear_error(
     with pytest.raises(DeliveryError, match="spool full: 100 readings waiting, limit 100"):
         publisher.submit_nowait(make_readings(1, start=100)).result(10)
     assert publisher.status().refused_full == 1
+
+
+def test_the_event_loop_submits_and_gets_control_back_once_spooled(
+        broker: Mosquitto, accounting: Accounting, publisher_factory: Callable[..., Publisher],
+        tmp_path: Path) -> None:
+    publisher = publisher_factory(fast_config(broker.url, tmp_path / "spool.db"))
+    readings = make_readings(100)
+
+    async def poll_cycle() -> None:
+        await asyncio.gather(*(publisher.submit(r) for r in readings[:50]))
+        await publisher.submit_many(readings[50:])
+
+    asyncio.run(poll_cycle())
+    assert publisher.status().submitted == 100
+    publisher.wait_for(_drained, timeout=30)
+    assert _stored(accounting.store()) == _expected(100)
