@@ -193,3 +193,12 @@ def test_malformed_payloads_are_kept_with_their_topic(store: Store) -> None:
 def test_unknown_region_is_refused(store: Store) -> None:
     with pytest.raises(StoreError, match="unknown region 'Atlantis'"):
         store.set_region("5001234567", "Atlantis")
+
+
+def test_a_declared_register_capacity_decides_the_rollover(store: Store) -> None:
+    """A 2000 kWh register (not a power of ten): 1999.9 kWh, then 0.05 kWh an hour later."""
+    _ingest(store, reading(total=1_999_900, t1=1_999_900))
+    store.set_meter_limits("11223344", capacity_wh=2_000_000)
+    assert _ingest(store, reading(hours=1, total=50, t1=50)) == ["stored"]
+    assert "rollover" in store.history("11223344")[1].flags
+    assert store.consumption("11223344")[0].wh["total"] == 150
