@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # command → Debian package; only the missing ones are installed.
 SYSTEM_PACKAGES := mosquitto:mosquitto tesseract:tesseract-ocr ssocr:ssocr \
-                   pg_ctlcluster:postgresql
+                   pg_ctlcluster:postgresql openssl:openssl
 
 .PHONY: demo test bench system venv clean
 

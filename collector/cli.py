@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
+import os
 import signal
+import socket
 import sys
-from typing import Awaitable, Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Awaitable, Callable, Sequence
 
-from drivers.errors import ConfigError, MeterlinkError
+from drivers.errors import ConfigError, MeterlinkError, StoreError
+
+if TYPE_CHECKING:
+    from accounting.store import Store
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -43,7 +51,193 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="meterlink-demo", help="folder for the demo's config and data")
     p.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
     p.set_defaults(run=_run_demo)
+
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument("--db", default=argparse.SUPPRESS,
+                    help="sqlite:///PATH (default sqlite:///readings.db) or postgresql://…")
+    db.add_argument("--windows", type=Path, default=argparse.SUPPRESS,
+                    help="submission windows file (default: the one shipped)")
+    p = sub.add_parser("accounting", parents=[db],
+                       help="store readings from the broker (a worker of the shared group), or "
+                            "manage the store")
+    p.add_argument("--broker", help="broker URL, mqtt://HOST:PORT or mqtts://… (default: from "
+                                    "--config, else mqtt://127.0.0.1:1883)")
+    p.add_argument("--config", type=Path, help="TOML file whose [mqtt] table says how to connect")
+    p.add_argument("--worker", default=f"{socket.gethostname()}-{os.getpid()}",
+                   help="this worker's name in the shared group, unique per broker "
+                        "(default: host name and process id)")
+    p.set_defaults(run=_run_accounting)
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    a = actions.add_parser("replace", parents=[db], help="replace a meter on an account")
+    a.add_argument("--account", required=True)
+    a.add_argument("--old", required=True, help="serial of the meter taken out")
+    a.add_argument("--new", required=True, help="serial of the meter put in")
+    a.add_argument("--initial", required=True, type=_registers_kwh,
+                   help="the new meter's commissioning reading in kWh: 'total=0.5,t1=0.3,t2=0.2' "
+                        "or one number for the total")
+    a.add_argument("--at", type=_moment, help="when (ISO 8601; default now)")
+    a.add_argument("--tariffs", type=int, help="the new meter's tariff count (default: from --initial)")
+    a.add_argument("--model", default="")
+    a = actions.add_parser("region", parents=[db], help="set the region (submission windows) of an account")
+    a.add_argument("--account", required=True)
+    a.add_argument("--region", required=True, help="a code from the windows file, e.g. RU-MOW")
+    a = actions.add_parser("correct", parents=[db], help="correct a reading (a new version, with a reason)")
+    a.add_argument("--reading", required=True, help="reading id")
+    a.add_argument("--set", dest="values", required=True, type=_registers_kwh,
+                   help="corrected values in kWh: 'total=…,t1=…'")
+    a.add_argument("--reason", required=True)
+    a.add_argument("--by", required=True, help="who corrects")
+    a = actions.add_parser("approve", parents=[db], help="approve a correction made after 24 hours")
+    a.add_argument("--reading", required=True, help="reading id")
+    a.add_argument("--version", required=True, type=int)
+    a.add_argument("--by", required=True, help="the approving operator")
+
+    p = sub.add_parser("history", parents=[db], help="a meter's readings, versions and consumption")
+    p.add_argument("--meter", required=True, help="meter serial")
+    p.add_argument("--json", action="store_true", help="stable JSON instead of a table")
+    p.set_defaults(run=_run_history)
+
+    p = sub.add_parser("export", parents=[db], help="export readings or consumption as CSV")
+    p.add_argument("--csv", action="store_true", required=True, help="CSV (the only format)")
+    p.add_argument("--consumption", action="store_true",
+                   help="one row per meter and period instead of one per reading")
+    p.add_argument("--meter", action="append", help="only this serial (repeatable)")
+    p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    p.set_defaults(run=_run_export)
     return parser
+
+
+def _registers_kwh(text: str) -> dict[str, int]:
+    """``total=12345.99,t1=…`` (or a bare number for the total), kWh → exact Wh."""
+    from accounting.rules import parse_kwh
+
+    try:
+        if "=" not in text:
+            return {"total": parse_kwh(text)}
+        values = {}
+        for part in text.split(","):
+            register, _, kwh = part.partition("=")
+            values[register.strip().lower()] = parse_kwh(kwh)
+        return values
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _moment(text: str) -> datetime:
+    from collector.reading import PayloadError, parse_time
+
+    try:
+        return parse_time(text)
+    except PayloadError as exc:
+        raise argparse.ArgumentTypeError(f"expected an ISO 8601 time like 2026-11-22T14:00:00Z: "
+                                         f"{text!r}") from exc
+
+
+def _open_store(args: argparse.Namespace) -> "Store":
+    from accounting.store import Store
+    from accounting.windows import load_windows_file
+
+    windows = load_windows_file(args.windows) if "windows" in args else None
+    return Store.open(getattr(args, "db", "sqlite:///readings.db"), windows=windows)
+
+
+def _run_accounting(args: argparse.Namespace) -> int:
+    if args.action is None:
+        return _run_ingest(args)
+    store = _open_store(args)
+    try:
+        if args.action == "replace":
+            store.replace_meter(account=args.account, old=args.old, new=args.new,
+                                initial_wh=args.initial, at=args.at or datetime.now(timezone.utc),
+                                tariffs=args.tariffs, model=args.model)
+            print(f"meter {args.old} replaced by {args.new} on account {args.account}")
+        elif args.action == "region":
+            store.set_region(args.account, args.region)
+            print(f"account {args.account} follows the {args.region} submission windows")
+        elif args.action == "correct":
+            version = store.correct(args.reading, args.values, reason=args.reason, author=args.by)
+            state = "in force" if version.approved_by else "waiting for an operator's approval"
+            print(f"reading {args.reading} version {version.version}: {state}")
+        else:
+            store.approve(args.reading, args.version, operator=args.by)
+            print(f"reading {args.reading} version {args.version} approved by {args.by}")
+    finally:
+        store.close()
+    return 0
+
+
+def _run_ingest(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+    import tomllib
+
+    from accounting.ingest import IngestWorker
+    from mqtt.config import BrokerConfig
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.config is not None:
+        try:
+            table = tomllib.loads(args.config.read_text()).get("mqtt", {})
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(str(exc), file=str(args.config)) from exc
+        config = BrokerConfig.from_toml_table(table, file=str(args.config))
+        if args.broker:
+            url = BrokerConfig.from_url(args.broker)
+            config = dataclasses.replace(config, host=url.host, port=url.port, tls=url.tls)
+    else:
+        config = BrokerConfig.from_url(args.broker or "mqtt://127.0.0.1:1883")
+    store = _open_store(args)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    worker = IngestWorker(config, store, worker_id=args.worker)
+    print(f"accounting worker {args.worker}: {config.url} → {getattr(args, 'db', 'sqlite:///readings.db')}",
+          file=sys.stderr)
+    try:
+        worker.run(stop)
+    finally:
+        store.close()
+        print(f"accounting worker {args.worker} stopped: {worker.counters}", file=sys.stderr)
+    return 0
+
+
+def _run_history(args: argparse.Namespace) -> int:
+    import json
+
+    from accounting.report import format_history, history_json
+
+    store = _open_store(args)
+    try:
+        readings = store.history(args.meter)
+        if not readings:
+            raise StoreError(f"no readings of meter {args.meter}")
+        consumption = store.consumption(args.meter)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(history_json(args.meter, readings, consumption), indent=2))
+    else:
+        print(format_history(args.meter, readings, consumption))
+    return 0
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from accounting.report import write_consumption_csv, write_readings_csv
+
+    store = _open_store(args)
+    try:
+        serials = args.meter or store.serials()
+        write = write_consumption_csv if args.consumption else write_readings_csv
+        if args.output is None:
+            rows = write(store, serials, sys.stdout)
+        else:
+            with open(args.output, "w", newline="", encoding="utf-8") as out:
+                rows = write(store, serials, out)
+            print(f"{rows} rows written to {args.output}", file=sys.stderr)
+    finally:
+        store.close()
+    return 0
 
 
 def _run_profiles(args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from datetime import datetime, timezone
 from types import MappingProxyType
 from typing import Any, Literal, Mapping
@@ -70,7 +71,7 @@ class Reading:
         object.__setattr__(self, "taken_at", _to_wire_precision(self.taken_at))
         object.__setattr__(self, "energy_wh", MappingProxyType(dict(self.energy_wh)))
 
-    @property
+    @cached_property
     def id(self) -> str:
         """Deterministic dedup key: the same meter, moment and source always give the same id."""
         key = f"{self.meter.serial}|{format_time(self.taken_at)}|{self.source}"
