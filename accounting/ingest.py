@@ -174,3 +174,36 @@ class IngestWorker:
                 del self._pending_acks[topic]
             self._unacked_publishes.add(self._link.publish(topic, encode_ack(chunk), qos=1))
             self._counts["acknowledged"] += len(chunk)
+
+
+class IngestThread:
+    """One worker storing into the store at ``db_url``, in a thread of its own: for a process
+    that does other work beside ingesting (the demo, tests). ``with`` returns once subscribed."""
+
+    def __init__(self, config: BrokerConfig, db_url: str, *, worker_id: str) -> None:
+        self._store = Store.open(db_url)
+        self.worker = IngestWorker(config, self._store, worker_id=worker_id)
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=f"accounting-{worker_id}",
+                                        daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.worker.run(self._stop)
+        except BaseException as exc:  # re-raised in the owner's thread by __exit__
+            self._error = exc
+
+    def __enter__(self) -> IngestThread:
+        self._thread.start()
+        while not self.worker.subscribed.wait(0.1):
+            if not self._thread.is_alive():
+                self.__exit__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._store.close()
+        if self._error is not None:
+            raise self._error

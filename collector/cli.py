@@ -18,10 +18,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Awaitable, Callable, Sequence
 
-from drivers.errors import ConfigError, MeterlinkError, StoreError
+from drivers.errors import ConfigError, DeliveryError, MeterlinkError, StoreError
 
 if TYPE_CHECKING:
     from accounting.store import Store
+    from collector.config import SiteConfig
+    from collector.scheduler import Sink
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -44,6 +46,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="poll every meter once and exit")
     p.add_argument("--stdout", action="store_true",
                    help="print readings as JSON lines instead of publishing them")
+    p.add_argument("--wait", type=float, default=30.0, metavar="S",
+                   help="with --once: how long to wait for the accounting side to confirm")
     p.add_argument("-v", "--verbose", action="store_true", help="log every poll failure")
     p.set_defaults(run=_run_collect)
 
@@ -259,24 +263,38 @@ def _run_sim(args: argparse.Namespace) -> int:
 
 def _run_collect(args: argparse.Namespace) -> int:
     from collector.config import load_config
-    from collector.scheduler import Scheduler
-    from collector.sinks import StdoutSink
+    from collector.sinks import StdoutSink, broker_config, publishing
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     config = load_config(args.config)
-    if not args.stdout:
-        raise ConfigError("no sink configured: add an [mqtt] table or pass --stdout",
-                          file=config.path)
-    scheduler = Scheduler(config, StdoutSink())
-    if args.once:
-        asyncio.run(scheduler.once())
-        failed = {k: s for k, s in scheduler.statuses().items() if s.state != "ok"}
-        for label, status in failed.items():
-            print(f"meterlink collect: meter {label}: {status.last_error}", file=sys.stderr)
-        return 1 if failed else 0
-    asyncio.run(_until_interrupted(scheduler.run))
-    return 0
+    if args.stdout:
+        return _collect(config, StdoutSink(), args.once)
+    broker = broker_config(config)
+    with publishing(config, broker) as publisher:
+        code = _collect(config, publisher, args.once)
+        if args.once:
+            try:
+                publisher.wait_for(lambda s: s.spooled == 0, timeout=args.wait)
+            except DeliveryError:
+                print(f"meterlink collect: {publisher.status().spooled} readings not yet "
+                      f"confirmed stay in {broker.spool.path} and go out on the next run",
+                      file=sys.stderr)
+    return code
+
+
+def _collect(config: "SiteConfig", sink: "Sink", once: bool) -> int:
+    from collector.scheduler import Scheduler
+
+    scheduler = Scheduler(config, sink)
+    if not once:
+        asyncio.run(_until_interrupted(scheduler.run))
+        return 0
+    asyncio.run(scheduler.once())
+    failed = {k: s for k, s in scheduler.statuses().items() if s.state != "ok"}
+    for label, status in failed.items():
+        print(f"meterlink collect: meter {label}: {status.last_error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -2,26 +2,34 @@
 
 Virtual meters of every shipped model sit behind a simulated Modbus TCP gateway and a
 simulated RS-485 line (a pseudo-terminal, at a real 9600 baud wire time); their clock runs
-fast, so tariff zones change while you watch. The collector polls them with the same config
-file a site would use (written to the output folder, to read and copy) and the live table
-shows every meter's registers as the retailer bills them: whole kWh, the fraction dropped.
+fast, so tariff zones change while you watch. A mosquitto of the demo's own runs on a free
+port. The collector polls the meters with the same config file a site would use (written to
+the output folder, to read and copy) and publishes through its durable spool; an accounting
+worker stores every reading once in a SQLite file and acknowledges it. The live table shows
+every meter's registers as the retailer bills them (whole kWh, the fraction dropped) and the
+counts sent, confirmed and stored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
 
+from accounting.ingest import IngestThread
 from collector.config import load_config
 from collector.reading import Reading
-from collector.scheduler import Scheduler
+from collector.scheduler import Scheduler, Sink
+from collector.sinks import broker_config, publishing
 from drivers import list_profiles, load_profile
+from drivers.errors import DeliveryError
 from firmware_sim import AcceleratedClock, Fault, LoadProfile, SimServer, VirtualMeter
+from mqtt import Mosquitto
 
 ACCELERATION = 600.0  # ten simulated minutes per second: a day in 2.4 minutes
 CYCLE_S = 2.0
@@ -31,21 +39,26 @@ REFRESH = timedelta(seconds=ACCELERATION)
 
 @dataclass
 class LiveTable:
-    """The newest reading of every meter, redrawn in place on a terminal, appended otherwise."""
+    """The newest reading of every meter, redrawn in place on a terminal, appended otherwise.
 
+    It sits in front of the real sink (``forward``), so it shows what the collector submits.
+    """
+
+    forward: Sink
     out: TextIO
     started: float = field(default_factory=time.monotonic)
     latest: dict[str, Reading] = field(default_factory=dict)
     received: int = 0
 
     async def submit(self, reading: Reading) -> None:
+        await self.forward.submit(reading)
         self.latest[reading.meter.serial] = reading
         self.received += 1
         if not self.out.isatty():
             self.out.write(_row(reading) + "\n")
             self.out.flush()
 
-    def draw(self, scheduler: Scheduler, footer: str = "") -> None:
+    def draw(self, scheduler: Scheduler, footer: str) -> None:
         if not self.out.isatty():
             return
         lines = ["\x1b[H\x1b[2J" + _HEADER, "-" * len(_HEADER)]
@@ -54,8 +67,7 @@ class LiveTable:
         for label, status in sorted(failing.items()):
             lines.append(f"  {label}: {status.state} — {status.last_error}")
         lines.append("")
-        lines.append(f"{self.received} readings in {time.monotonic() - self.started:.0f} s. "
-                     f"{footer}Ctrl-C stops.")
+        lines.append(f"{time.monotonic() - self.started:.0f} s: {footer}. Ctrl-C stops.")
         self.out.write("\n".join(lines) + "\n")
         self.out.flush()
 
@@ -91,10 +103,11 @@ def demo_meters(clock: AcceleratedClock, first_unit: int, count: int) -> dict[in
     return meters
 
 
-def write_site(path: Path, tcp: SimServer, rtu: SimServer) -> Path:
+def write_site(path: Path, tcp: SimServer, rtu: SimServer, broker: Mosquitto) -> Path:
     """The demo's site.toml: exactly what a user would write for these two buses."""
     lines = ["# Written by `meterlink demo`: the collector config for its simulated meters.",
              "[collector]", 'id = "demo-gw"', 'site = "demo"', f"cycle_s = {CYCLE_S}", "",
+             "[mqtt]", f'url = "{broker.url}"', 'spool = "spool.db"', "",
              "[[bus]]", 'name = "gateway"', 'transport = "tcp"', f'host = "{tcp.host}"',
              f"port = {tcp.port}", "timeout_s = 0.5", "retries = 1", "",
              "[[bus]]", 'name = "rs485"', 'transport = "rtu"', f'port = "{rtu.device}"',
@@ -116,28 +129,51 @@ async def run_demo(out_dir: Path, duration_s: float | None, stop: asyncio.Event,
     # One meter on the gateway drops a reply now and then, to show retries doing their job.
     tcp = SimServer.tcp(demo_meters(clock, 1, 6), faults={3: [Fault("no_reply", 0.1)]}, seed=7)
     rtu = SimServer.rtu(demo_meters(clock, 7, 4), baudrate=9600)
-    async with tcp, rtu:
-        config = load_config(write_site(out_dir / "site.toml", tcp, rtu))
-        table = LiveTable(out)
-        scheduler = Scheduler(config, table)
-        print(f"meterlink demo: {len(config.meters)} virtual meters on a Modbus TCP gateway "
-              f"({tcp.address}) and an RS-485 line ({rtu.device}, 9600 baud); "
-              f"config in {out_dir / 'site.toml'}", file=out, flush=True)
-        poll = asyncio.create_task(scheduler.run(stop))
-        deadline = None if duration_s is None else time.monotonic() + duration_s
-        try:
-            while not stop.is_set():
-                table.draw(scheduler)
-                if deadline is not None and time.monotonic() >= deadline:
-                    stop.set()
-                    break
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=1.0)
-                except asyncio.TimeoutError:
-                    pass
-        finally:
-            stop.set()
-            await poll
-    print(f"meterlink demo: stopped after {table.received} readings; the site config is in "
-          f"{out_dir / 'site.toml'}", file=out, flush=True)
+    with Mosquitto(out_dir / "broker") as broker:
+        async with tcp, rtu:
+            config = load_config(write_site(out_dir / "site.toml", tcp, rtu, broker))
+            settings = broker_config(config)
+            with IngestThread(settings, f"sqlite:///{out_dir / 'readings.db'}", worker_id="demo") as accounting, \
+                    publishing(config, settings) as publisher:
+                table = LiveTable(publisher, out)
+                # The collector lives in the meters' fast world too: readings are stamped with
+                # simulated time, so consumption per day and the jump check stay physical.
+                scheduler = Scheduler(config, table, now=clock.now)
+                print(f"meterlink demo: {len(config.meters)} virtual meters on a Modbus TCP "
+                      f"gateway ({tcp.address}) and an RS-485 line ({rtu.device}, 9600 baud), "
+                      f"broker {broker.url}", file=out, flush=True)
+
+                def footer() -> str:
+                    sent = publisher.status()
+                    stored = accounting.worker.counters
+                    return (f"{table.received} readings sent, {sent.confirmed} confirmed, "
+                            f"{sent.spooled} in the spool; {stored.stored} stored")
+
+                await _show(table, scheduler, footer, duration_s, stop)
+                # Let the last readings of the run reach the store before it closes; what does
+                # not stays in the spool for the next run.
+                with contextlib.suppress(DeliveryError):
+                    publisher.wait_for(lambda s: s.spooled == 0, timeout=5.0)
+                summary = footer()
+    print(f"meterlink demo: stopped. {summary}.\n  readings: {out_dir / 'readings.db'} "
+          f"(meterlink history --db sqlite:///{out_dir / 'readings.db'} --meter SERIAL)\n"
+          f"  site config: {out_dir / 'site.toml'}", file=out, flush=True)
     return table
+
+
+async def _show(table: LiveTable, scheduler: Scheduler, footer: Callable[[], str],
+                duration_s: float | None, stop: asyncio.Event) -> None:
+    poll = asyncio.create_task(scheduler.run(stop))
+    deadline = None if duration_s is None else time.monotonic() + duration_s
+    try:
+        while not stop.is_set():
+            table.draw(scheduler, footer())
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except asyncio.TimeoutError:
+                pass
+    finally:
+        stop.set()
+        await poll

@@ -22,7 +22,7 @@ from collector.config import BusConfig, MeterConfig, SiteConfig
 from collector.normalize import MeterTrack, Normalizer
 from collector.reading import MeterRef, Reading
 from drivers import ReadPlan
-from drivers.errors import MeterError, MeterlinkError, TransportError
+from drivers.errors import DeliveryError, MeterError, MeterlinkError, TransportError
 from drivers.modbus import Bus, read_meter, rtu_bus, tcp_bus
 
 log = logging.getLogger(__name__)
@@ -47,12 +47,7 @@ class MeterStatus:
     last_error: str = ""
     last_ok: datetime | None = None
     skip_cycles: int = 0          # cycles left before the next probe while backing off
-
-    def as_dict(self) -> dict[str, object]:
-        return {"state": self.state, "polls": self.polls, "failures": self.failures,
-                "consecutive_failures": self.consecutive_failures,
-                "last_error": self.last_error,
-                "last_ok": self.last_ok.isoformat() if self.last_ok else None}
+    undelivered: int = 0          # readings the sink refused (spool full)
 
 
 @dataclass
@@ -62,9 +57,6 @@ class _Meter:
     normalizer: Normalizer
     status: MeterStatus = field(default_factory=MeterStatus)
     track: MeterTrack = field(default_factory=MeterTrack)
-
-
-BusFactory = Callable[[BusConfig], Bus]
 
 
 def make_bus(config: BusConfig) -> Bus:
@@ -79,8 +71,10 @@ class BusPoller:
 
     def __init__(self, config: BusConfig, meters: tuple[MeterConfig, ...], collector_id: str,
                  stale_after_s: float, submit: Callable[[Reading], Awaitable[None]],
-                 next_seq: Callable[[], int], bus_factory: BusFactory = make_bus) -> None:
+                 next_seq: Callable[[], int],
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
         self.config = config
+        self._now = now
         self.meters = [
             _Meter(m, ReadPlan.for_map(m.model),
                    Normalizer(m.model, MeterRef(m.serial, m.model.model, m.account),
@@ -89,7 +83,7 @@ class BusPoller:
         ]
         self._submit = submit
         self._next_seq = next_seq
-        self._buses = [bus_factory(config) for _ in range(config.connections)]
+        self._buses = [make_bus(config) for _ in range(config.connections)]
 
     async def close(self) -> None:
         for bus in self._buses:
@@ -110,9 +104,18 @@ class BusPoller:
         while not queue.empty():
             meter = queue.get_nowait()
             reading = await self._poll(bus, meter)
-            if reading is not None:
+            if reading is None:
+                continue
+            try:
                 await self._submit(reading)
-                readings.append(reading)
+            except DeliveryError as exc:
+                # The spool is at its configured limit: this reading cannot be kept. Say so
+                # on every one, since each is a reading lost by the site's own choice of limit.
+                log.error("%s: reading of meter %s not kept: %s", self.config.name,
+                          meter.config.label, exc)
+                meter.status.undelivered += 1
+                continue
+            readings.append(reading)
 
     def _due(self, meter: _Meter) -> bool:
         if meter.status.skip_cycles > 0:
@@ -137,7 +140,7 @@ class BusPoller:
                 values = await self._read_with_retries(bus, meter)
             except (MeterError, TransportError):
                 pass  # keep the first read; its flag says what is wrong with it
-        taken_at = datetime.now(timezone.utc)
+        taken_at = self._now()
         if status.state in ("failing", "backoff"):
             log.warning("%s: meter %s answers again after %d failed polls", self.config.name,
                         meter.config.label, status.consecutive_failures)
@@ -178,12 +181,14 @@ class BusPoller:
 class Scheduler:
     """All buses of a site, each in its own task, feeding one sink."""
 
-    def __init__(self, config: SiteConfig, sink: Sink, bus_factory: BusFactory = make_bus) -> None:
+    def __init__(self, config: SiteConfig, sink: Sink,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> None:
+        """``now`` stamps each reading's ``taken_at``; a simulation may run its own clock."""
         self.config = config
         seq = itertools.count(1)
         self.pollers = [
             BusPoller(bus, config.meters_on(bus.name), config.collector.id,
-                      config.collector.stale_after_s, sink.submit, lambda: next(seq), bus_factory)
+                      config.collector.stale_after_s, sink.submit, lambda: next(seq), now)
             for bus in config.buses if config.meters_on(bus.name)
         ]
 

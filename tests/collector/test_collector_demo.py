@@ -1,4 +1,5 @@
-"""`meterlink demo` runs the whole flow by itself and stops cleanly."""
+"""`meterlink demo` runs the whole flow by itself (meters, broker, collector, accounting) and stops
+cleanly on Ctrl-C with every reading it sent stored."""
 
 import signal
 import subprocess
@@ -20,5 +21,8 @@ def test_demo_shows_every_meter_and_stops_cleanly_on_ctrl_c(tmp_path):
     demo.send_signal(signal.SIGINT)
     rest, errors = demo.communicate(timeout=30)
     assert demo.returncode == 0, errors
-    assert "meterlink demo: stopped after" in rest
+    summary = next(line for line in rest.splitlines() if line.startswith("meterlink demo: stopped"))
+    sent, stored = (int(summary.split()[i]) for i in (3, -2))
+    assert sent >= 10 and stored == sent, summary
+    assert (tmp_path / "demo" / "readings.db").is_file()
     assert (tmp_path / "demo" / "site.toml").is_file()
