@@ -171,20 +171,19 @@ def _run_accounting(args: argparse.Namespace) -> int:
 
 
 def _run_ingest(args: argparse.Namespace) -> int:
-    import logging
-    import signal
     import threading
-    import tomllib
 
     from accounting.ingest import IngestWorker
+    from drivers.tomlfile import parse_toml
     from mqtt.config import BrokerConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.config is not None:
         try:
-            table = tomllib.loads(args.config.read_text()).get("mqtt", {})
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(str(exc), file=str(args.config)) from exc
+            text = args.config.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror}", file=str(args.config)) from exc
+        table = parse_toml(text, str(args.config)).get("mqtt", {})
         config = BrokerConfig.from_toml_table(table, file=str(args.config))
         if args.broker:
             url = BrokerConfig.from_url(args.broker)
