@@ -132,6 +132,12 @@ class _Gateways:
         self._server = subprocess.Popen([sys.executable, __file__, "--serve", str(self._count)],
                                         stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
         assert self._server.stdout is not None
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) >= 2:
+            # The gateways on one core, the client on another, as a real gateway is another box:
+            # otherwise the kernel's choice of where to wake each side dominates the figures.
+            os.sched_setaffinity(self._server.pid, {cpus[0]})
+            os.sched_setaffinity(0, {cpus[1]})
         return [(g["host"], g["port"], {int(u): m for u, m in g["units"].items()})
                 for g in json.loads(self._server.stdout.readline())]
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from fractions import Fraction
 
@@ -66,6 +67,12 @@ class Normalizer:
     collector: str
     stale_after_s: float = 86400.0
 
+    @cached_property
+    def _fixed_resolution(self) -> dict[str, int]:
+        """Integer registers' resolution (whole Wh by the loader's rule), known once per model."""
+        return {q.removeprefix(_IMPORT): int(r.scale) for q in self.regmap.quantities
+                if q.startswith(_IMPORT) and not (r := self.regmap.register(q)).type.startswith("f")}
+
     def energy(self, values: dict[str, Value]) -> dict[str, int]:
         energy: dict[str, int] = {}
         for quantity, value in values.items():
@@ -94,7 +101,8 @@ class Normalizer:
         if not tariffs or not self.has_register("total"):
             return []
         # Each register is off by up to its own resolution, independently of the others.
-        tolerance = sum(register_resolution_wh(self.regmap, _IMPORT + r, energy[r])
+        tolerance = sum(self._fixed_resolution.get(r) or
+                        register_resolution_wh(self.regmap, _IMPORT + r, energy[r])
                         for r in (*tariffs, "total"))
         diff = energy["total"] - sum(energy[t] for t in tariffs)
         return ["sum_mismatch"] if abs(diff) > tolerance else []

@@ -73,16 +73,16 @@ def scale_value(reg: Register, words: Sequence[int]) -> Value:
             raise InvalidValue(reg, raw)
         if reg.quantity == "serial":
             return str(raw)
-        scaled = raw * reg.scale
         if reg.is_energy:
-            return int(scaled)  # the profile loader guarantees an integer scale here
-        return float(scaled)
+            # The profile loader guarantees a whole number of Wh per count here.
+            return raw * reg.scale.numerator
+        return raw * reg.scale.numerator / reg.scale.denominator
     if not math.isfinite(raw):
         raise InvalidValue(reg, raw)
     if reg.is_energy:
-        # The one float→energy conversion: nearest Wh, ties to even (Python's round).
+        # The one float→energy conversion: exact product, nearest Wh, ties to even.
         return round(Fraction(raw) * reg.scale)
-    return float(Fraction(raw) * reg.scale)
+    return raw * reg.scale.numerator / reg.scale.denominator
 
 
 @lru_cache(maxsize=None)
