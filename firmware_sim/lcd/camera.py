@@ -77,21 +77,23 @@ _LABELS = ("230V 5(60)A 50Hz", "1000 imp/kWh", "Class 1", "IP54", "-40...+70 C",
 def photograph(display: DisplayImage, rng: np.random.Generator, conditions: Conditions, *,
                size: tuple[int, int] = (1024, 768), qr_payload: str | None = None) -> Photo:
     """Place the display in a meter face and take a phone photo of it."""
-    face, glass = _meter_face(display, rng, qr_payload)
+    face, glass, subject = _meter_face(display, rng, qr_payload)
     width, height = size
     if rng.random() < 0.25:
         width, height = height, width
-    glass_w = glass[1][0] - glass[0][0]
+    # The subject is the glass, and the QR code when the resident photographs one with it.
+    sx0, sy0, sx1, sy1 = subject
     target_w = rng.uniform(*conditions.display_fraction) * width
-    scale = target_w / glass_w
+    scale = target_w / (sx1 - sx0)
     angle = math.radians(rng.uniform(-conditions.rotation_deg, conditions.rotation_deg))
-    centre = np.array([(glass[0][0] + glass[1][0]) / 2, (glass[0][1] + glass[2][1]) / 2])
-    # Keep the glass inside the frame: its centre may wander only by the slack left around it.
-    glass_h = (glass[2][1] - glass[0][1]) * scale
+    centre = np.array([(sx0 + sx1) / 2, (sy0 + sy1) / 2])
+    # Keep the subject inside the frame: its centre may wander only by the slack left around it.
+    subject_h = (sy1 - sy0) * scale
     slack_x = max(0.0, (width - target_w * 1.15) / 2)
-    slack_y = max(0.0, (height - glass_h * 1.3 - target_w * abs(math.sin(angle))) / 2)
-    dest_centre = np.array([width / 2 + rng.uniform(-slack_x, slack_x),
-                            height / 2 + rng.uniform(-slack_y, slack_y)])
+    slack_y = max(0.0, (height - subject_h * 1.3 - target_w * abs(math.sin(angle))) / 2)
+    # Residents aim at what they photograph: it wanders from the centre, not to the edge.
+    dest_centre = np.array([width / 2 + rng.uniform(-slack_x, slack_x) * 0.5,
+                            height / 2 + rng.uniform(-slack_y, slack_y) * 0.5])
     rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
     fh, fw = face.shape[:2]
     corners = np.array([[0, 0], [fw, 0], [fw, fh], [0, fh]], np.float64)
@@ -131,8 +133,8 @@ def crop_field(display: DisplayImage, rng: np.random.Generator, conditions: Cond
     return cv2.resize(crop, (w, h), interpolation=cv2.INTER_AREA)
 
 
-def _meter_face(display: DisplayImage, rng: np.random.Generator,
-                qr_payload: str | None) -> tuple[np.ndarray, tuple[tuple[float, float], ...]]:
+def _meter_face(display: DisplayImage, rng: np.random.Generator, qr_payload: str | None
+                ) -> tuple[np.ndarray, tuple[tuple[float, float], ...], tuple[float, float, float, float]]:
     dh, dw = display.rgb.shape[:2]
     bezel = max(3, int(dh * rng.uniform(0.04, 0.1)))
     margin_x = int(dw * rng.uniform(0.25, 0.55))
@@ -167,11 +169,14 @@ def _meter_face(display: DisplayImage, rng: np.random.Generator,
                 max(1, int(brand_scale * 2)), cv2.LINE_AA)
     led = (int(x0 + dw - dh * 0.2), int(y0 + dh + bezel + dh * 0.4))
     cv2.circle(face, led, max(2, int(dh * 0.06)), (200, 40, 30), -1, cv2.LINE_AA)
+    subject = (float(x0 - bezel), float(y0 - bezel), float(x0 + dw + bezel), float(y0 + dh + bezel))
     if qr_payload is not None:
-        _draw_qr(face, qr_payload, (x0 + dw + bezel * 2 + int(dh * 0.2), y0), qr_side)
+        qx = x0 + dw + bezel * 2 + int(dh * 0.2)
+        _draw_qr(face, qr_payload, (qx, y0), qr_side)
+        subject = (subject[0], subject[1], float(qx + qr_side), max(subject[3], float(y0 + qr_side)))
     glass = ((float(x0), float(y0)), (float(x0 + dw), float(y0)), (float(x0 + dw), float(y0 + dh)),
              (float(x0), float(y0 + dh)))
-    return face, glass
+    return face, glass, subject
 
 
 def _draw_qr(face: np.ndarray, payload: str, origin: tuple[int, int], side: int) -> None:

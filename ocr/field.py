@@ -1,0 +1,479 @@
+"""Reading the field: an upright image of a display (or of its digits alone) → digits, point, mark.
+
+The steps, each robust to one thing real photos do:
+
+1. *Stroke map*: how much darker each pixel is than its local background (a morphological
+   closing), relative to that background. Colour casts, uneven light and backlight colour drop
+   out; the brightest channel is used so every backlight colour gives contrast.
+2. *Row*: connected components of the normalised stroke map, grouped by height and baseline;
+   the biggest group is the digit row. Its top and base lines are fitted, so a slightly rotated
+   or keystoned display is straightened into a band where every digit is 64 pixels high.
+3. *Slant*: the shear that makes vertical strokes vertical (italic glass, residual perspective).
+4. *Cells*: runs of inked columns, split or completed by the digit pitch; every seven-segment
+   digit touches the right side of its cell, so cells are placed by their right edges. A box
+   drawn around the decimals is recognised by its line below the baseline and left out.
+5. *Digits* are classified by ``ocr.segments`` and the point is the gap whose dot is lit as
+   strongly as the segments (every gap may show a ghost dot).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from drivers.errors import ReadError
+from ocr.marks import MarkRead, read_mark
+from ocr.segments import DigitRead, classify_cells
+
+WORK_HEIGHT = 128      # the field image is scaled to this height before anything else
+BAND_TOP = 16          # in the straightened band, digit tops sit on this row …
+BAND_H = 64            # … and digits are this high …
+BAND_ROWS = BAND_TOP + BAND_H + 20  # … with room below the base for the point and a box line
+_BASE = BAND_TOP + BAND_H
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One digit's place in the straightened band: columns ``x0..x1``, rows ``top..base``."""
+
+    x0: float
+    x1: float
+    top: float
+    base: float
+    inserted: bool = False   # placed by the pitch where no ink was found
+
+
+@dataclass(frozen=True)
+class FieldRead:
+    """What one field image shows, before it is turned into a ``DisplayRead``."""
+
+    integer: tuple[DigitRead, ...]
+    decimals: tuple[DigitRead, ...]
+    point_confidence: float
+    mark: MarkRead | None
+
+    @property
+    def text(self) -> str:
+        whole = "".join(d.char for d in self.integer)
+        frac = "".join(d.char for d in self.decimals)
+        return f"{whole}.{frac}" if frac else whole
+
+    @property
+    def digits(self) -> tuple[DigitRead, ...]:
+        return self.integer + self.decimals
+
+    @property
+    def confidence(self) -> float:
+        return min([d.confidence for d in self.digits] + [self.point_confidence])
+
+
+@dataclass(frozen=True)
+class _Row:
+    top: np.ndarray     # line coefficients (slope, intercept) in work-image pixels
+    base: np.ndarray
+    x0: float
+    x1: float
+    height: float
+
+
+def read_field(bgr: np.ndarray) -> FieldRead:
+    """Read the digit row of an upright display image; raises ``ReadError`` when there is none."""
+    scale = WORK_HEIGHT / bgr.shape[0]
+    width = max(8, int(round(bgr.shape[1] * scale)))
+    work = cv2.resize(bgr, (width, WORK_HEIGHT), interpolation=cv2.INTER_AREA
+                      if scale < 1 else cv2.INTER_LINEAR)
+    gray = work.max(axis=2).astype(np.float32) / 255.0
+    stroke = stroke_map(gray, WORK_HEIGHT)
+    row = _find_row(stroke)
+    band = _straighten(stroke, row)
+    band, lean = _deslant(band)
+    cells_int, cells_dec, box = _cells(band)
+    digits = classify_cells(band, cells_int + cells_dec)
+    integer = tuple(digits[: len(cells_int)])
+    decimals = tuple(digits[len(cells_int):])
+    point_conf, integer, decimals = _place_point(band, cells_int, cells_dec, integer, decimals,
+                                                 boxed=box)
+    mark = read_mark(stroke, row_top=_line_at(row.top, row.x0), row_x0=row.x0,
+                     row_height=row.height)
+    return FieldRead(integer, decimals, point_conf, mark)
+
+
+def stroke_map(gray: np.ndarray, height: int) -> np.ndarray:
+    """Relative darkening against the local background: 0 on bare glass, toward 1 on ink."""
+    k = _odd(0.22 * height)
+    background = cv2.morphologyEx(gray, cv2.MORPH_CLOSE,
+                                  cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    background = cv2.blur(background, (k // 2 + 1, k // 2 + 1))
+    stroke = np.clip((background - gray) / (background + 0.04), 0.0, 1.0)
+    return cv2.GaussianBlur(stroke, (0, 0), 1.0)
+
+
+def _normalised(stroke: np.ndarray, size: float) -> np.ndarray:
+    """The stroke map divided by its local maximum, so a dim corner reads like a bright one."""
+    k = _odd(size)
+    local = cv2.blur(cv2.dilate(stroke, np.ones((k, k), np.uint8)), (k, k))
+    floor = max(0.03, 0.3 * float(np.percentile(stroke, 99.5)))
+    return stroke / np.maximum(local, floor)
+
+
+def _find_row(stroke: np.ndarray) -> _Row:
+    h, w = stroke.shape
+    norm = _normalised(stroke, 0.6 * h)
+    binary = (norm > 0.42).astype(np.uint8)
+    binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((_odd(0.04 * h), 3), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    # Frames and lines (a bezel edge, a box) are not pieces of digits.
+    pieces = [tuple(float(v) for v in stats[i][:4]) for i in range(1, n)
+              if 0.06 * h <= stats[i][3] <= 0.97 * h and stats[i][2] <= 0.9 * h
+              and stats[i][4] >= 6]
+    boxes = [b for b in _stack_segments(pieces)
+             if 0.18 * h <= b[3] <= 0.97 * h and b[2] <= 0.9 * b[3] + 4]
+    # A frame drawn around the decimals is as tall as a digit but holds other blobs inside.
+    boxes = [b for b in boxes if not any(
+        o is not b and b[0] < o[0] + o[2] / 2 < b[0] + b[2] and b[1] < o[1] + o[3] / 2 < b[1] + b[3]
+        for o in boxes)]
+    best: list[tuple[float, float, float, float]] = []
+    for x, y, bw, bh in boxes:
+        base = y + bh
+        group = [b for b in boxes
+                 if abs(b[1] + b[3] - base) <= 0.15 * bh and 0.8 <= b[3] / bh <= 1.25]
+        if (len(group), sum(b[3] for b in group)) > (len(best), sum(b[3] for b in best)):
+            best = group
+    if len(best) < 2:
+        raise ReadError("no row of display digits found: photograph the meter's display straight on,"
+                        " filling most of the picture")
+    xs = np.array([b[0] + b[2] / 2 for b in best])
+    tops = np.array([b[1] for b in best])
+    bases = np.array([b[1] + b[3] for b in best])
+    # A 4 lacks the top segment and a 7 the bottom one, so tops and bases wander with the
+    # digits shown; the middles do not. The row is fitted through the middles.
+    middle = _fit_line(xs, (tops + bases) / 2)
+    height = float(np.percentile(bases - tops, 75))
+    top_line = middle - np.array([0.0, height / 2])
+    base_line = middle + np.array([0.0, height / 2])
+    x0 = min(b[0] for b in best)
+    x1 = max(b[0] + b[2] for b in best)
+    return _Row(top_line, base_line, x0, x1, height)
+
+
+def _stack_segments(pieces: list[tuple[float, ...]]) -> list[tuple[float, float, float, float]]:
+    """Join blobs stacked closely above each other: the segments of one digit, when the glass
+    leaves visible gaps between them. A legend above the digits sits further away."""
+    boxes = [tuple(p) for p in pieces]
+    merged = True
+    while merged:
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                overlap = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+                gap = max(a[1], b[1]) - min(a[1] + a[3], b[1] + b[3])
+                if overlap >= 0.5 * min(a[2], b[2]) and \
+                        -0.1 * max(a[3], b[3]) <= gap <= 0.15 * max(a[3], b[3]):
+                    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+                    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+                    boxes[i] = (x0, y0, x1 - x0, y1 - y0)
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return boxes  # type: ignore[return-value]
+
+
+def _fit_line(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Theil-Sen line: one stray blob (a box, a glare spot) cannot tilt the row."""
+    if len(xs) < 3 or np.ptp(xs) < 1:
+        return np.array([0.0, float(np.median(ys))])
+    i, j = np.triu_indices(len(xs), 1)
+    dx = xs[j] - xs[i]
+    ok = np.abs(dx) > 1e-6
+    slope = float(np.median((ys[j] - ys[i])[ok] / dx[ok]))
+    return np.array([slope, float(np.median(ys - slope * xs))])
+
+
+def _line_at(line: np.ndarray, x: float) -> float:
+    return float(line[0] * x + line[1])
+
+
+def _straighten(stroke: np.ndarray, row: _Row) -> np.ndarray:
+    """Resample the row so digit tops lie on ``BAND_TOP`` and bases on ``BAND_TOP + BAND_H``."""
+    px = row.height / BAND_H  # work pixels per band pixel
+    # The whole width: decimals smaller than the row, or boxed, were not part of it.
+    start = min(0.0, row.x0 - row.height)
+    cols = int((max(float(stroke.shape[1]), row.x1 + row.height) - start) / px)
+    xs = start + np.arange(cols, dtype=np.float32) * px
+    tops = row.top[0] * xs + row.top[1]
+    bases = row.base[0] * xs + row.base[1]
+    scale_y = (bases - tops) / BAND_H
+    rows = np.arange(BAND_ROWS, dtype=np.float32) - BAND_TOP
+    map_y = (tops[None, :] + rows[:, None] * scale_y[None, :]).astype(np.float32)
+    map_x = np.broadcast_to(xs[None, :], map_y.shape).astype(np.float32)
+    return cv2.remap(stroke, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                     borderValue=0)
+
+
+def _deslant(band: np.ndarray) -> tuple[np.ndarray, float]:
+    """Undo italic slant: the shear whose column profile of the digits is sharpest."""
+    zone = band[BAND_TOP:_BASE]
+    binary = (zone > 0.5 * float(np.percentile(zone, 99))).astype(np.float32)
+    best, best_score = 0.0, -1.0
+    for lean in np.arange(-0.12, 0.36, 0.02):
+        sheared = _shear(binary, float(lean), BAND_H)
+        profile = sheared.sum(axis=0)
+        score = float((profile ** 2).sum())
+        if score > best_score:
+            best, best_score = float(lean), score
+    return _shear(band, best, _BASE), best
+
+
+def _shear(img: np.ndarray, lean: float, base_row: int) -> np.ndarray:
+    # x' = x - lean * (base_row - y): tops lean right in italic glass, the base stays put.
+    m = np.array([[1.0, lean, -lean * base_row], [0.0, 1.0, 0.0]], np.float32)
+    return cv2.warpAffine(img, m, (img.shape[1], img.shape[0]), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+@dataclass(frozen=True)
+class _Run:
+    x0: int
+    x1: int       # exclusive
+    top: int
+    bottom: int   # exclusive
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+
+def _cells(band: np.ndarray) -> tuple[list[Cell], list[Cell], bool]:
+    """Integer and decimal digit cells, and whether the decimals sit in a drawn box.
+
+    A box's lines are erased from ``band`` in place, so they are not sampled as segments.
+    """
+    level = float(np.percentile(band[BAND_TOP:_BASE], 99))
+    if level < 0.05:
+        raise ReadError("the display's digits are too faint to read: light the display evenly")
+    binary = band > 0.4 * level
+    box = _box_foot(binary)
+    if box is not None:
+        _erase_box(band, binary, box)
+    runs = _runs(binary)
+    # A digit starts at the row's top and ends at its base; a line running through both
+    # (a bezel edge, a reflection's border) is not a digit.
+    tall = [r for r in runs if r.bottom - r.top >= 0.55 * BAND_H and r.bottom >= _BASE - 0.12 * BAND_H
+            and r.bottom <= _BASE + 6 and r.top >= BAND_TOP - 4]
+    full = [r for r in tall if r.top <= BAND_TOP + 0.12 * BAND_H]
+    small = [r for r in tall if r.top > BAND_TOP + 0.12 * BAND_H]
+    if box is not None:
+        small += [r for r in full if r.x0 >= box[0] - 2]
+        full = [r for r in full if r.x0 < box[0] - 2]
+    if not full:
+        raise ReadError("no display digits found in the picture")
+    width, pitch = _digit_geometry(full, BAND_H)
+    full = _main_chain(full, pitch)
+    width, pitch = _digit_geometry(full, BAND_H)
+    integer = _place_cells(full, width, pitch, BAND_TOP)
+    # Smaller decimals follow the integer part closely; small runs elsewhere are something else.
+    last_full = max(r.x1 for r in full)
+    small = [r for r in small if last_full - 2 < r.x0 < last_full + 2.0 * pitch or
+             (box is not None and r.x0 >= box[0] - 2)]
+    small = _main_chain(small, pitch) if small else small
+    decimals: list[Cell] = []
+    if small:
+        s_top = float(np.median([r.top for r in small]))
+        s_height = _BASE - s_top
+        s_width, s_pitch = _digit_geometry(small, s_height, fallback=(width * s_height / BAND_H,
+                                                                      pitch * s_height / BAND_H))
+        decimals = _place_cells(small, s_width, s_pitch, s_top)
+    return integer, decimals, box is not None
+
+
+def _box_foot(binary: np.ndarray) -> tuple[int, int] | None:
+    """The columns of a box's bottom line: a line just below the base, longer than a segment."""
+    best = None
+    for y in range(_BASE + 1, _BASE + 14):
+        span = _widest_span(binary[y])
+        if span is not None and span[1] - span[0] >= 0.55 * BAND_H and (
+                best is None or span[1] - span[0] > best[1] - best[0]):
+            best = span
+    return best
+
+
+def _erase_box(band: np.ndarray, binary: np.ndarray, span: tuple[int, int]) -> None:
+    """Clear the lines of a box drawn around the decimals from ``band`` and ``binary``.
+
+    Its top and bottom are the only lines longer than most of the box's width (a segment of a
+    decimal is shorter than the box around it); the sides join their ends, upright or leaning
+    (the glass may draw the box upright while the digits lean), and are erased as lines so a
+    digit touching them survives.
+    """
+    x0, x1 = span
+    reach = int(0.25 * BAND_H)
+    lo, hi = max(0, x0 - reach), min(binary.shape[1], x1 + reach)
+    region = binary[:, lo:hi].astype(np.uint8)
+    long = max(3, int(0.7 * (x1 - x0)))
+    lines = cv2.morphologyEx(region, cv2.MORPH_OPEN, np.ones((1, long), np.uint8))
+    rows = np.flatnonzero(lines.any(axis=1))
+    bottom = rows[rows >= _BASE + 1]
+    top = rows[rows < _BASE - 0.3 * BAND_H]
+    if len(bottom) == 0 or len(top) == 0:
+        return
+    top = top[top <= top[0] + 5]
+    yt, yb = int(round(top.mean())), int(round(bottom.mean()))
+    t_span = _widest_span(lines[top].any(axis=0))
+    if t_span is None:
+        return
+    tx0, tx1 = t_span[0] + lo, t_span[1] - 1 + lo
+    bx0, bx1 = x0, x1 - 1
+    thick = int(top[-1] - top[0]) + 1
+    mask = np.zeros(binary.shape, np.uint8)
+    mask[:, lo:hi] = cv2.dilate(lines, np.ones((3, 3), np.uint8))
+    side = thick + 4  # blur widens a line more than the threshold shows
+    half = thick // 2
+    cv2.line(mask, (bx0 + half, yb), (tx0 + half, yt), 1, side)
+    cv2.line(mask, (bx1 - half, yb), (tx1 - half, yt), 1, side)
+    erase = mask.astype(bool)
+    band[erase] = 0.0
+    binary[erase] = False
+
+
+def _widest_span(mask: np.ndarray) -> tuple[int, int] | None:
+    best = None
+    start = None
+    for i, on in enumerate(np.append(mask, False)):
+        if on and start is None:
+            start = i
+        elif not on and start is not None:
+            if best is None or i - start > best[1] - best[0]:
+                best = (start, i)
+            start = None
+    return best
+
+
+def _runs(binary: np.ndarray) -> list[_Run]:
+    # Above the bottom fifth: a point beside a digit must not widen its run.
+    zone = binary[BAND_TOP - 4:_BASE - int(0.2 * BAND_H)]
+    profile = zone.sum(axis=0)
+    inked = profile >= 2
+    runs = []
+    start = None
+    for i, on in enumerate(np.append(inked, False)):
+        if on and start is None:
+            start = i
+        elif not on and start is not None:
+            # Only near the row: a unit printed below the decimals is not part of them.
+            rows = np.flatnonzero(binary[BAND_TOP - 6:_BASE + 10, start:i].any(axis=1))
+            runs.append(_Run(start, i, int(rows[0]) + BAND_TOP - 6, int(rows[-1]) + BAND_TOP - 5))
+            start = None
+    return runs
+
+
+def _digit_geometry(runs: list[_Run], height: float,
+                    fallback: tuple[float, float] | None = None) -> tuple[float, float]:
+    """Digit width and pitch from the runs; a run of ones or merged digits must not fool it."""
+    widths = np.array([r.width for r in runs], np.float32)
+    plausible = widths[(widths >= 0.3 * height) & (widths <= 0.8 * height)]
+    rights = np.array(sorted(r.x1 for r in runs), np.float32)
+    steps = np.diff(rights)
+    steps = steps[(steps >= 0.4 * height) & (steps <= 1.2 * height)]
+    pitch = float(np.median(steps)) if len(steps) else None
+    if len(plausible):
+        width = float(np.median(plausible))
+    elif pitch is not None:
+        width = 0.72 * pitch
+    elif fallback is not None:
+        width = fallback[0]
+    else:
+        width = 0.5 * height
+    if pitch is None:
+        pitch = fallback[1] if fallback is not None else width * 1.4
+    return width, max(pitch, width * 1.05)
+
+
+def _main_chain(runs: list[_Run], pitch: float) -> list[_Run]:
+    """The longest sequence of runs no more than one missing digit apart: a bezel edge or a
+    legend further off is not part of the reading."""
+    ordered = sorted(runs, key=lambda r: r.x0)
+    chains: list[list[_Run]] = [[ordered[0]]]
+    for r in ordered[1:]:
+        if r.x1 - chains[-1][-1].x1 > 2.3 * pitch:
+            chains.append([r])
+        else:
+            chains[-1].append(r)
+    return max(chains, key=lambda c: (len(c), sum(r.width for r in c)))
+
+
+def _place_cells(runs: list[_Run], width: float, pitch: float, top: float) -> list[Cell]:
+    cells: list[Cell] = []
+    for r in sorted(runs, key=lambda r: r.x0):
+        count = max(1, int(round((r.width + pitch - width) / pitch)))
+        for k in range(count - 1, -1, -1):
+            right = r.x1 - k * pitch
+            cells.append(Cell(right - width, right, top, float(_BASE)))
+    # A digit lost to glare leaves a gap of whole pitches: mark its place rather than close it.
+    filled: list[Cell] = []
+    for cell in cells:
+        if filled:
+            missing = int(round((cell.x1 - filled[-1].x1) / pitch)) - 1
+            for k in range(1, missing + 1):
+                right = filled[-1].x1 + pitch
+                filled.append(Cell(right - width, right, top, float(_BASE), inserted=True))
+        filled.append(cell)
+    return filled
+
+
+def point_scores(band: np.ndarray, cells: list[Cell], digits: tuple[DigitRead, ...]) -> list[float]:
+    """How strongly each gap between neighbouring cells shows a dot at the base, relative to
+    the lit segments beside it.
+
+    A dot is a small blob with bare glass above it; the blurred edge of a neighbouring digit
+    is as strong above as at the base, so subtracting the patch above cancels it.
+    """
+    size = max(3, int(round(0.1 * BAND_H)))
+    blurred = cv2.blur(band, (size, size))
+    scores = []
+    for (left, right), (d_left, d_right) in zip(zip(cells, cells[1:]), zip(digits, digits[1:])):
+        x0 = int(max(0, left.x1 - 1))
+        x1 = int(min(band.shape[1], max(x0 + 1, right.x0 + 2)))
+        best = 0.0
+        for y in range(_BASE - int(0.12 * BAND_H), _BASE - int(0.02 * BAND_H) + 1):
+            above = y - int(round(1.3 * size))
+            diff = blurred[y, x0:x1] - blurred[above, x0:x1]
+            best = max(best, float(diff.max()) if diff.size else 0.0)
+        lit = max(1e-6, (d_left.lit_level + d_right.lit_level) / 2)
+        scores.append(best / lit)
+    return scores
+
+
+POINT_LIT = 0.3      # a dot this strong (relative to the segments) is lit …
+POINT_RATIO = 2.0    # … when it also stands out this much from the ghost dots in other gaps
+
+
+def _place_point(band: np.ndarray, integer_cells: list[Cell], decimal_cells: list[Cell],
+                 integer: tuple[DigitRead, ...], decimals: tuple[DigitRead, ...], *,
+                 boxed: bool) -> tuple[float, tuple[DigitRead, ...], tuple[DigitRead, ...]]:
+    """Find the lit point among the gaps; it decides where the decimals start."""
+    if decimal_cells:
+        # Smaller or boxed decimals already say where the point is.
+        return 1.0, integer, decimals
+    digits = integer + decimals
+    scores = point_scores(band, integer_cells, digits)
+    if not scores:
+        return 1.0, integer, decimals
+    order = np.argsort(scores)[::-1]
+    top = scores[order[0]]
+    runner = scores[order[1]] if len(scores) > 1 else 0.0
+    bar = max(POINT_LIT, POINT_RATIO * runner)
+    if top < bar:
+        # No lit dot: an integer reading. Sure of it when even the strongest dot is faint.
+        return float(np.clip((bar - top) / 0.12, 0.0, 1.0)), integer, decimals
+    at = int(order[0]) + 1
+    return float(np.clip((top - bar) / 0.12, 0.0, 1.0)), digits[:at], digits[at:]
+
+
+def _odd(value: float) -> int:
+    v = max(3, int(round(value)))
+    return v if v % 2 else v + 1
