@@ -26,11 +26,12 @@ import numpy as np
 from drivers.errors import ReadError
 from ocr.marks import MarkRead, read_mark
 from ocr.segments import DigitRead, classify_cells
+from ocr.strokes import brightest_channel, digit_blobs, fit_line, normalised, odd, stroke_map
 
 WORK_HEIGHT = 128      # the field image is scaled to this height before anything else
 BAND_TOP = 16          # in the straightened band, digit tops sit on this row …
 BAND_H = 64            # … and digits are this high …
-BAND_ROWS = BAND_TOP + BAND_H + 20  # … with room below the base for the point and a box line
+BAND_ROWS = BAND_TOP + BAND_H + 28  # … with room below the base for the point and a box line
 _BASE = BAND_TOP + BAND_H
 
 
@@ -78,18 +79,26 @@ class _Row:
     height: float
 
 
-def read_field(bgr: np.ndarray) -> FieldRead:
-    """Read the digit row of an upright display image; raises ``ReadError`` when there is none."""
+def read_field(bgr: np.ndarray, *, edge_margin: float = 0.0) -> FieldRead:
+    """Read the digit row of an upright display image; raises ``ReadError`` when there is none.
+
+    ``edge_margin`` (in digit widths) is the bare glass the digits must leave at the image's
+    left and right edges: a region cut out of a photo that ends right after a digit may have
+    cut the reading short.
+    """
     scale = WORK_HEIGHT / bgr.shape[0]
     width = max(8, int(round(bgr.shape[1] * scale)))
     work = cv2.resize(bgr, (width, WORK_HEIGHT), interpolation=cv2.INTER_AREA
                       if scale < 1 else cv2.INTER_LINEAR)
-    gray = work.max(axis=2).astype(np.float32) / 255.0
-    stroke = stroke_map(gray, WORK_HEIGHT)
+    stroke = stroke_map(brightest_channel(work), 0.22 * WORK_HEIGHT)
     row = _find_row(stroke)
-    band = _straighten(stroke, row)
+    band, (left_edge, right_edge) = _straighten(stroke, row)
     band, lean = _deslant(band)
-    cells_int, cells_dec, box = _cells(band)
+    cells_int, cells_dec, box = _cells(band, lean)
+    digit_w = cells_int[0].x1 - cells_int[0].x0
+    if cells_int[0].x0 - left_edge < edge_margin * digit_w or \
+            right_edge - (cells_dec or cells_int)[-1].x1 < edge_margin * digit_w:
+        raise ReadError("the digits run off the edge of the display found: photograph the whole display")
     digits = classify_cells(band, cells_int + cells_dec)
     integer = tuple(digits[: len(cells_int)])
     decimals = tuple(digits[len(cells_int):])
@@ -100,36 +109,10 @@ def read_field(bgr: np.ndarray) -> FieldRead:
     return FieldRead(integer, decimals, point_conf, mark)
 
 
-def stroke_map(gray: np.ndarray, height: int) -> np.ndarray:
-    """Relative darkening against the local background: 0 on bare glass, toward 1 on ink."""
-    k = _odd(0.22 * height)
-    background = cv2.morphologyEx(gray, cv2.MORPH_CLOSE,
-                                  cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    background = cv2.blur(background, (k // 2 + 1, k // 2 + 1))
-    stroke = np.clip((background - gray) / (background + 0.04), 0.0, 1.0)
-    return cv2.GaussianBlur(stroke, (0, 0), 1.0)
-
-
-def _normalised(stroke: np.ndarray, size: float) -> np.ndarray:
-    """The stroke map divided by its local maximum, so a dim corner reads like a bright one."""
-    k = _odd(size)
-    local = cv2.blur(cv2.dilate(stroke, np.ones((k, k), np.uint8)), (k, k))
-    floor = max(0.03, 0.3 * float(np.percentile(stroke, 99.5)))
-    return stroke / np.maximum(local, floor)
-
-
 def _find_row(stroke: np.ndarray) -> _Row:
-    h, w = stroke.shape
-    norm = _normalised(stroke, 0.6 * h)
-    binary = (norm > 0.42).astype(np.uint8)
-    binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((_odd(0.04 * h), 3), np.uint8))
-    n, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-    # Frames and lines (a bezel edge, a box) are not pieces of digits.
-    pieces = [tuple(float(v) for v in stats[i][:4]) for i in range(1, n)
-              if 0.06 * h <= stats[i][3] <= 0.97 * h and stats[i][2] <= 0.9 * h
-              and stats[i][4] >= 6]
-    boxes = [b for b in _stack_segments(pieces)
-             if 0.18 * h <= b[3] <= 0.97 * h and b[2] <= 0.9 * b[3] + 4]
+    h = stroke.shape[0]
+    binary = (normalised(stroke, 0.6 * h) > 0.42).astype(np.uint8)
+    boxes = digit_blobs(binary, 0.18 * h, 0.97 * h)
     # A frame drawn around the decimals is as tall as a digit but holds other blobs inside.
     boxes = [b for b in boxes if not any(
         o is not b and b[0] < o[0] + o[2] / 2 < b[0] + b[2] and b[1] < o[1] + o[3] / 2 < b[1] + b[3]
@@ -149,7 +132,7 @@ def _find_row(stroke: np.ndarray) -> _Row:
     bases = np.array([b[1] + b[3] for b in best])
     # A 4 lacks the top segment and a 7 the bottom one, so tops and bases wander with the
     # digits shown; the middles do not. The row is fitted through the middles.
-    middle = _fit_line(xs, (tops + bases) / 2)
+    middle = fit_line(xs, (tops + bases) / 2)
     height = float(np.percentile(bases - tops, 75))
     top_line = middle - np.array([0.0, height / 2])
     base_line = middle + np.array([0.0, height / 2])
@@ -158,48 +141,13 @@ def _find_row(stroke: np.ndarray) -> _Row:
     return _Row(top_line, base_line, x0, x1, height)
 
 
-def _stack_segments(pieces: list[tuple[float, ...]]) -> list[tuple[float, float, float, float]]:
-    """Join blobs stacked closely above each other: the segments of one digit, when the glass
-    leaves visible gaps between them. A legend above the digits sits further away."""
-    boxes = [tuple(p) for p in pieces]
-    merged = True
-    while merged:
-        merged = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
-                a, b = boxes[i], boxes[j]
-                overlap = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-                gap = max(a[1], b[1]) - min(a[1] + a[3], b[1] + b[3])
-                if overlap >= 0.5 * min(a[2], b[2]) and \
-                        -0.1 * max(a[3], b[3]) <= gap <= 0.15 * max(a[3], b[3]):
-                    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
-                    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
-                    boxes[i] = (x0, y0, x1 - x0, y1 - y0)
-                    del boxes[j]
-                    merged = True
-                    break
-            if merged:
-                break
-    return boxes  # type: ignore[return-value]
-
-
-def _fit_line(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Theil-Sen line: one stray blob (a box, a glare spot) cannot tilt the row."""
-    if len(xs) < 3 or np.ptp(xs) < 1:
-        return np.array([0.0, float(np.median(ys))])
-    i, j = np.triu_indices(len(xs), 1)
-    dx = xs[j] - xs[i]
-    ok = np.abs(dx) > 1e-6
-    slope = float(np.median((ys[j] - ys[i])[ok] / dx[ok]))
-    return np.array([slope, float(np.median(ys - slope * xs))])
-
-
 def _line_at(line: np.ndarray, x: float) -> float:
     return float(line[0] * x + line[1])
 
 
-def _straighten(stroke: np.ndarray, row: _Row) -> np.ndarray:
-    """Resample the row so digit tops lie on ``BAND_TOP`` and bases on ``BAND_TOP + BAND_H``."""
+def _straighten(stroke: np.ndarray, row: _Row) -> tuple[np.ndarray, tuple[float, float]]:
+    """Resample the row so digit tops lie on ``BAND_TOP`` and bases on ``BAND_TOP + BAND_H``;
+    also where the image's left and right edges fall in the band."""
     px = row.height / BAND_H  # work pixels per band pixel
     # The whole width: decimals smaller than the row, or boxed, were not part of it.
     start = min(0.0, row.x0 - row.height)
@@ -211,8 +159,9 @@ def _straighten(stroke: np.ndarray, row: _Row) -> np.ndarray:
     rows = np.arange(BAND_ROWS, dtype=np.float32) - BAND_TOP
     map_y = (tops[None, :] + rows[:, None] * scale_y[None, :]).astype(np.float32)
     map_x = np.broadcast_to(xs[None, :], map_y.shape).astype(np.float32)
-    return cv2.remap(stroke, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+    band = cv2.remap(stroke, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                      borderValue=0)
+    return band, (-start / px, (stroke.shape[1] - start) / px)
 
 
 def _deslant(band: np.ndarray) -> tuple[np.ndarray, float]:
@@ -248,7 +197,7 @@ class _Run:
         return self.x1 - self.x0
 
 
-def _cells(band: np.ndarray) -> tuple[list[Cell], list[Cell], bool]:
+def _cells(band: np.ndarray, lean: float) -> tuple[list[Cell], list[Cell], bool]:
     """Integer and decimal digit cells, and whether the decimals sit in a drawn box.
 
     A box's lines are erased from ``band`` in place, so they are not sampled as segments.
@@ -256,17 +205,18 @@ def _cells(band: np.ndarray) -> tuple[list[Cell], list[Cell], bool]:
     level = float(np.percentile(band[BAND_TOP:_BASE], 99))
     if level < 0.05:
         raise ReadError("the display's digits are too faint to read: light the display evenly")
-    binary = band > 0.4 * level
+    # Against the local maximum, so digits under a glare spot stand out like the others.
+    binary = normalised(band, BAND_H) > 0.4
     box = _box_foot(binary)
     if box is not None:
-        _erase_box(band, binary, box)
+        _erase_box(band, binary, box, lean)
     runs = _runs(binary)
-    # A digit starts at the row's top and ends at its base; a line running through both
-    # (a bezel edge, a reflection's border) is not a digit.
-    tall = [r for r in runs if r.bottom - r.top >= 0.55 * BAND_H and r.bottom >= _BASE - 0.12 * BAND_H
+    # A digit spans the row from top to base (a 1, 4 or 7 falls short by a segment's end);
+    # a line running beyond both (a bezel edge, a reflection's border) is not a digit.
+    tall = [r for r in runs if r.bottom - r.top >= 0.55 * BAND_H and r.bottom >= _BASE - 0.2 * BAND_H
             and r.bottom <= _BASE + 6 and r.top >= BAND_TOP - 4]
-    full = [r for r in tall if r.top <= BAND_TOP + 0.12 * BAND_H]
-    small = [r for r in tall if r.top > BAND_TOP + 0.12 * BAND_H]
+    full = [r for r in tall if r.top <= BAND_TOP + 0.17 * BAND_H]
+    small = [r for r in tall if r.top > BAND_TOP + 0.17 * BAND_H]
     if box is not None:
         small += [r for r in full if r.x0 >= box[0] - 2]
         full = [r for r in full if r.x0 < box[0] - 2]
@@ -280,61 +230,95 @@ def _cells(band: np.ndarray) -> tuple[list[Cell], list[Cell], bool]:
     last_full = max(r.x1 for r in full)
     small = [r for r in small if last_full - 2 < r.x0 < last_full + 2.0 * pitch or
              (box is not None and r.x0 >= box[0] - 2)]
-    small = _main_chain(small, pitch) if small else small
     decimals: list[Cell] = []
     if small:
         s_top = float(np.median([r.top for r in small]))
         s_height = _BASE - s_top
-        s_width, s_pitch = _digit_geometry(small, s_height, fallback=(width * s_height / BAND_H,
-                                                                      pitch * s_height / BAND_H))
+        fallback = (width * s_height / BAND_H, pitch * s_height / BAND_H)
+        s_width, s_pitch = _digit_geometry(small, s_height, fallback=fallback)
+        small = _main_chain(small, s_pitch)
+        s_width, s_pitch = _digit_geometry(small, s_height, fallback=fallback)
         decimals = _place_cells(small, s_width, s_pitch, s_top)
+    last = (decimals or integer)[-1]
+    if _stray_digit(binary, integer[0].x0 - 1.3 * pitch, integer[0].x0 - 0.15 * pitch) or \
+            _stray_digit(binary, last.x1 + 0.15 * pitch, last.x1 + 1.3 * pitch):
+        raise ReadError("a digit beside the reading could not be made out: take another photo "
+                        "straight on, without reflections")
     return integer, decimals, box is not None
 
 
+def _stray_digit(binary: np.ndarray, x0: float, x1: float) -> bool:
+    """Whether columns ``x0..x1`` hold ink where a digit's upper segments would be, that is not
+    a line running through the whole band (a bezel edge): a digit the cells missed."""
+    c0, c1 = int(max(0, x0)), int(min(binary.shape[1], x1))
+    if c1 <= c0:
+        return False
+    upper = binary[BAND_TOP + 3:BAND_TOP + int(0.3 * BAND_H), c0:c1].mean(axis=0) > 0.3
+    through = binary[:6, c0:c1].any(axis=0) | binary[-6:, c0:c1].any(axis=0)
+    return int((upper & ~through).sum()) >= 0.1 * BAND_H
+
+
 def _box_foot(binary: np.ndarray) -> tuple[int, int] | None:
-    """The columns of a box's bottom line: a line just below the base, longer than a segment."""
+    """The columns of a box's bottom line: a thin line just below the base, longer than a
+    segment, shorter than three decimals (a bezel's edge runs under the whole display), with a
+    side rising from each end (a legend printed below the digits has none)."""
     best = None
-    for y in range(_BASE + 1, _BASE + 14):
+    for y in range(_BASE + 1, _BASE + 22):
         span = _widest_span(binary[y])
-        if span is not None and span[1] - span[0] >= 0.55 * BAND_H and (
-                best is None or span[1] - span[0] > best[1] - best[0]):
+        if span is None or not 0.55 * BAND_H <= span[1] - span[0] <= 3.2 * BAND_H:
+            continue
+        x0, x1 = span
+        thickness = binary[y - 6:y + 7, (x0 + x1) // 2].sum()
+        sides = [binary[_BASE - int(0.4 * BAND_H):y, max(0, x - 4):x + 4].any(axis=1).mean()
+                 for x in (x0 + 1, x1 - 1)]
+        if thickness <= 0.12 * BAND_H and min(sides) > 0.7 and (
+                best is None or x1 - x0 > best[1] - best[0]):
             best = span
     return best
 
 
-def _erase_box(band: np.ndarray, binary: np.ndarray, span: tuple[int, int]) -> None:
+def _erase_box(band: np.ndarray, binary: np.ndarray, span: tuple[int, int], lean: float) -> None:
     """Clear the lines of a box drawn around the decimals from ``band`` and ``binary``.
 
     Its top and bottom are the only lines longer than most of the box's width (a segment of a
-    decimal is shorter than the box around it); the sides join their ends, upright or leaning
-    (the glass may draw the box upright while the digits lean), and are erased as lines so a
-    digit touching them survives.
+    decimal is shorter than the box around it). Each side rises from an end of the bottom
+    line, upright or leaning as the band was deslanted (the glass may draw the box upright
+    while its digits lean): whichever runs through more ink is erased, as a line, so a digit
+    touching it survives.
     """
     x0, x1 = span
     reach = int(0.25 * BAND_H)
     lo, hi = max(0, x0 - reach), min(binary.shape[1], x1 + reach)
-    region = binary[:, lo:hi].astype(np.uint8)
+    # Thin lines lose more contrast to blur than segments do: look for them at a lower level.
+    faint = (band > 0.2 * float(np.percentile(band[BAND_TOP:_BASE], 99))).astype(np.uint8)
+    region = faint[:, lo:hi]
     long = max(3, int(0.7 * (x1 - x0)))
     lines = cv2.morphologyEx(region, cv2.MORPH_OPEN, np.ones((1, long), np.uint8))
     rows = np.flatnonzero(lines.any(axis=1))
     bottom = rows[rows >= _BASE + 1]
     top = rows[rows < _BASE - 0.3 * BAND_H]
-    if len(bottom) == 0 or len(top) == 0:
-        return
-    top = top[top <= top[0] + 5]
-    yt, yb = int(round(top.mean())), int(round(bottom.mean()))
-    t_span = _widest_span(lines[top].any(axis=0))
-    if t_span is None:
-        return
-    tx0, tx1 = t_span[0] + lo, t_span[1] - 1 + lo
-    bx0, bx1 = x0, x1 - 1
-    thick = int(top[-1] - top[0]) + 1
+    top = top[top <= top[0] + 5] if len(top) else top
+    yb = int(round(bottom.mean())) if len(bottom) else _BASE + 6
+    yt = int(round(top.mean())) if len(top) else BAND_TOP - 8
+    # Only the box's own two lines: decimals' segments joined by blur may also be long.
+    keep = np.zeros(lines.shape[0], bool)
+    keep[np.concatenate([top, bottom]).astype(int)] = True
+    lines[~keep] = 0
     mask = np.zeros(binary.shape, np.uint8)
     mask[:, lo:hi] = cv2.dilate(lines, np.ones((3, 3), np.uint8))
-    side = thick + 4  # blur widens a line more than the threshold shows
-    half = thick // 2
-    cv2.line(mask, (bx0 + half, yb), (tx0 + half, yt), 1, side)
-    cv2.line(mask, (bx1 - half, yb), (tx1 - half, yt), 1, side)
+    thick = 6
+    for foot in (x0 + 1, x1 - 2):
+        best_cover, best_end = 0.0, None
+        for shift in (0.0, -lean * (yb - yt)):
+            end = (int(round(foot + shift)), yt)
+            trace = np.zeros(binary.shape, np.uint8)
+            cv2.line(trace, (foot, yb), end, 1, 1)
+            on = trace.astype(bool)
+            cover = float(cv2.dilate(faint, np.ones((3, 3), np.uint8))[on].mean())
+            if cover > best_cover:
+                best_cover, best_end = cover, end
+        if best_end is not None and best_cover > 0.6:
+            cv2.line(mask, (foot, yb), best_end, 1, thick)
     erase = mask.astype(bool)
     band[erase] = 0.0
     binary[erase] = False
@@ -394,15 +378,19 @@ def _digit_geometry(runs: list[_Run], height: float,
 
 
 def _main_chain(runs: list[_Run], pitch: float) -> list[_Run]:
-    """The longest sequence of runs no more than one missing digit apart: a bezel edge or a
-    legend further off is not part of the reading."""
-    ordered = sorted(runs, key=lambda r: r.x0)
+    """The longest sequence of runs on the digit pitch, at most one missing digit apart.
+
+    Every digit's right edge sits on the pitch grid (a 1 included), so a bezel edge or a
+    legend nearby, off the grid, is not taken for a digit.
+    """
+    ordered = sorted(runs, key=lambda r: r.x1)
     chains: list[list[_Run]] = [[ordered[0]]]
     for r in ordered[1:]:
-        if r.x1 - chains[-1][-1].x1 > 2.3 * pitch:
-            chains.append([r])
-        else:
+        steps = (r.x1 - chains[-1][-1].x1) / pitch
+        if round(steps) in (1, 2) and abs(steps - round(steps)) <= 0.3:
             chains[-1].append(r)
+        else:
+            chains.append([r])
     return max(chains, key=lambda c: (len(c), sum(r.width for r in c)))
 
 
@@ -425,31 +413,52 @@ def _place_cells(runs: list[_Run], width: float, pitch: float, top: float) -> li
     return filled
 
 
-def point_scores(band: np.ndarray, cells: list[Cell], digits: tuple[DigitRead, ...]) -> list[float]:
-    """How strongly each gap between neighbouring cells shows a dot at the base, relative to
-    the lit segments beside it.
+def point_scores(band: np.ndarray, cells: list[Cell],
+                 digits: tuple[DigitRead, ...]) -> list[tuple[float, bool]]:
+    """For each gap between neighbouring cells: how strongly it shows a dot at the base,
+    relative to the lit segments beside it, and whether that dot stands apart as a blob.
 
-    A dot is a small blob with bare glass above it; the blurred edge of a neighbouring digit
-    is as strong above as at the base, so subtracting the patch above cancels it.
+    The gap runs from the left digit's ink to the right digit's ink, both measured in the
+    upper rows where no dot is (a cell's own edges are estimates). Strength is a small patch
+    at the base minus the patch above it, so a blurred digit edge (as strong above as below)
+    cancels. A 3, 5 or 9 ends in a bottom segment without the lower-left upright, which can
+    look like a dot if the gap is misjudged: a real dot is also a blob of its own.
     """
     size = max(3, int(round(0.1 * BAND_H)))
     blurred = cv2.blur(band, (size, size))
+    binary = normalised(band, BAND_H) > 0.4
+    inked_cols = binary[BAND_TOP + int(0.1 * BAND_H):_BASE - int(0.3 * BAND_H)].any(axis=0)
     scores = []
     for (left, right), (d_left, d_right) in zip(zip(cells, cells[1:]), zip(digits, digits[1:])):
-        x0 = int(max(0, left.x1 - 1))
-        x1 = int(min(band.shape[1], max(x0 + 1, right.x0 + 2)))
-        best = 0.0
-        for y in range(_BASE - int(0.12 * BAND_H), _BASE - int(0.02 * BAND_H) + 1):
-            above = y - int(round(1.3 * size))
-            diff = blurred[y, x0:x1] - blurred[above, x0:x1]
-            best = max(best, float(diff.max()) if diff.size else 0.0)
+        lo = int(max(0, left.x0 + 0.5 * (left.x1 - left.x0)))
+        hi = int(min(band.shape[1], right.x1 - 0.5 * (right.x1 - right.x0)))
+        cols = np.flatnonzero(~inked_cols[lo:hi]) + lo
+        if len(cols) == 0:
+            scores.append((0.0, False))
+            continue
+        # The widest stretch of bare columns between the two digits is the gap.
+        runs = np.split(cols, np.flatnonzero(np.diff(cols) > 1) + 1)
+        gap = max(runs, key=len)
+        x0, x1 = int(gap[0]) + 1, int(gap[-1])
+        best, at = 0.0, (0, 0)
+        if x1 > x0:
+            for y in range(_BASE - int(0.12 * BAND_H), _BASE - int(0.02 * BAND_H) + 1):
+                above = y - int(round(1.3 * size))
+                diff = blurred[y, x0:x1] - blurred[above, x0:x1]
+                if float(diff.max()) > best:
+                    best, at = float(diff.max()), (y, x0 + int(np.argmax(diff)))
+        # Bare glass between the dot and the next digit, along the dot's own row.
+        y, x = at
+        ahead = blurred[y, x:x + int(0.3 * BAND_H)]
+        isolated = best > 0 and len(ahead) > 1 and float(ahead.min()) < 0.5 * float(blurred[y, x])
         lit = max(1e-6, (d_left.lit_level + d_right.lit_level) / 2)
-        scores.append(best / lit)
+        scores.append((best / lit, isolated))
     return scores
 
 
 POINT_LIT = 0.3      # a dot this strong (relative to the segments) is lit …
 POINT_RATIO = 2.0    # … when it also stands out this much from the ghost dots in other gaps
+_POINT_MARGIN = 0.12
 
 
 def _place_point(band: np.ndarray, integer_cells: list[Cell], decimal_cells: list[Cell],
@@ -460,20 +469,16 @@ def _place_point(band: np.ndarray, integer_cells: list[Cell], decimal_cells: lis
         # Smaller or boxed decimals already say where the point is.
         return 1.0, integer, decimals
     digits = integer + decimals
-    scores = point_scores(band, integer_cells, digits)
-    if not scores:
+    found = point_scores(band, integer_cells, digits)
+    if not found:
         return 1.0, integer, decimals
+    scores = [score for score, _ in found]
     order = np.argsort(scores)[::-1]
     top = scores[order[0]]
     runner = scores[order[1]] if len(scores) > 1 else 0.0
-    bar = max(POINT_LIT, POINT_RATIO * runner)
-    if top < bar:
-        # No lit dot: an integer reading. Sure of it when even the strongest dot is faint.
-        return float(np.clip((bar - top) / 0.12, 0.0, 1.0)), integer, decimals
-    at = int(order[0]) + 1
-    return float(np.clip((top - bar) / 0.12, 0.0, 1.0)), digits[:at], digits[at:]
-
-
-def _odd(value: float) -> int:
-    v = max(3, int(round(value)))
-    return v if v % 2 else v + 1
+    if top >= POINT_LIT and top >= POINT_RATIO * runner and found[order[0]][1]:
+        at = int(order[0]) + 1
+        sure = min(top - POINT_LIT, top - POINT_RATIO * runner) / _POINT_MARGIN
+        return float(np.clip(sure, 0.0, 1.0)), digits[:at], digits[at:]
+    # No lit dot: an integer reading, sure of it only when even the strongest dot is faint.
+    return float(np.clip((POINT_LIT - top) / _POINT_MARGIN, 0.0, 1.0)), integer, decimals

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ocr.strokes import Box, brightest_channel, digit_blobs, fit_line, normalised, stroke_map
+
 SEARCH_SIDE = 640          # the photo is searched at this long side
 MIN_AREA = 0.01            # of the photo
 MAX_CANDIDATES = 4
@@ -38,8 +40,12 @@ def display_candidates(bgr: np.ndarray) -> list[Candidate]:
     found: list[Candidate] = []
     for sigma in (1.0, 2.5):
         blurred = cv2.GaussianBlur(gray, (0, 0), sigma)
-        median = float(np.median(blurred))
-        edges = cv2.Canny(blurred, max(5.0, 0.4 * median * 0.5), max(15.0, 0.4 * median * 1.2))
+        # Thresholds from the photo's own gradients: a blurred, low-contrast photo has weak
+        # edges everywhere, and the glass outline is still among the strongest of them.
+        gx = cv2.Sobel(blurred, cv2.CV_32F, 1, 0)
+        gy = cv2.Sobel(blurred, cv2.CV_32F, 0, 1)
+        high = max(8.0, float(np.percentile(np.abs(gx) + np.abs(gy), 93)))
+        edges = cv2.Canny(blurred, 0.4 * high, high, L2gradient=False)
         edges = cv2.dilate(edges, np.ones((3, 3), np.uint8))
         contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
         for contour in contours:
@@ -119,3 +125,81 @@ def rectify(bgr: np.ndarray, quad: np.ndarray, height: int, *, inset: float = 0.
     matrix = cv2.getPerspectiveTransform((quad * factor).astype(np.float32), dest)
     return cv2.warpPerspective(source, matrix, (width, height), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
+
+
+ROW_SIDE = 800             # rows of digits are searched for at this long side …
+ROW_KERNEL = 15            # … with this closing, and again at half the size
+
+
+def row_candidates(bgr: np.ndarray) -> list[Candidate]:
+    """Regions around rows of digit-like blobs, for when the glass outline cannot be seen.
+
+    The digits are the largest row of similar dark blobs on the meter; a region around them
+    (room for the tariff mark above and the decimals and unit to the right) is cut out along
+    the row's own slant.
+    """
+    h, w = bgr.shape[:2]
+    factor = min(1.0, ROW_SIDE / max(h, w))
+    small = cv2.resize(bgr, (max(1, round(w * factor)), max(1, round(h * factor))),
+                       interpolation=cv2.INTER_AREA) if factor < 1 else bgr
+    gray = brightest_channel(small)
+    found: list[Candidate] = []
+    for level in (1.0, 0.5):
+        g = gray if level == 1.0 else cv2.resize(gray, None, fx=level, fy=level,
+                                                 interpolation=cv2.INTER_AREA)
+        stroke = stroke_map(g, ROW_KERNEL)
+        binary = ((normalised(stroke, 3 * ROW_KERNEL) > 0.45) & (stroke > 0.04)).astype(np.uint8)
+        blobs = digit_blobs(binary, 8.0, 4.0 * ROW_KERNEL)
+        for chain in _chains(blobs):
+            quad = _row_quad(chain) / (factor * level)
+            heights = [b[3] for b in chain]
+            found.append(Candidate(quad.astype(np.float32),
+                                   float(len(chain) * np.median(heights) / (factor * level))))
+    return _distinct(sorted(found, key=lambda c: -c.score))[:MAX_CANDIDATES]
+
+
+def _chains(blobs: list[Box]) -> list[list[Box]]:
+    """Sequences of blobs of similar height, each following the last closely to the right."""
+    ordered = sorted(blobs, key=lambda b: b[0])
+    used: set[int] = set()
+    chains = []
+    for start in range(len(ordered)):
+        if start in used:
+            continue
+        chain = [start]
+        while True:
+            a = ordered[chain[-1]]
+            best, best_dx = None, None
+            for j in range(chain[-1] + 1, len(ordered)):
+                b = ordered[j]
+                dx = b[0] - (a[0] + a[2])
+                if dx > 1.2 * a[3]:
+                    break
+                dy = abs((b[1] + b[3] / 2) - (a[1] + a[3] / 2))
+                if dx >= -0.2 * a[3] and dy <= 0.45 * a[3] and 0.75 <= b[3] / a[3] <= 1.33:
+                    if best_dx is None or dx < best_dx:
+                        best, best_dx = j, dx
+            if best is None:
+                break
+            chain.append(best)
+        if len(chain) >= 3:
+            used.update(chain)
+            chains.append([ordered[i] for i in chain])
+    return chains
+
+
+def _row_quad(chain: list[Box]) -> np.ndarray:
+    xs = np.array([b[0] + b[2] / 2 for b in chain])
+    ys = np.array([b[1] + b[3] / 2 for b in chain])
+    slope, intercept = fit_line(xs, ys)
+    height = float(np.median([b[3] for b in chain]))
+    along = np.array([1.0, slope]) / np.hypot(1.0, slope)
+    across = np.array([-along[1], along[0]])
+    # Generous along the row: glare can hide digits at either end of the chain found.
+    x0 = chain[0][0] - 2.5 * height
+    x1 = chain[-1][0] + chain[-1][2] + 3.0 * height
+    p0 = np.array([x0, slope * x0 + intercept])
+    p1 = np.array([x1, slope * x1 + intercept])
+    up, down = 1.25 * height, 0.95 * height
+    return np.array([p0 - across * up, p1 - across * up, p1 + across * down, p0 + across * down],
+                    np.float32)

@@ -10,6 +10,7 @@ confidence so the resident can be asked for a better photo.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from drivers.errors import ReadError
 from ocr.field import WORK_HEIGHT, FieldRead, read_field
-from ocr.locate import display_candidates, rectify
+from ocr.locate import display_candidates, rectify, row_candidates
 from ocr.photo_file import PhotoSource, load_photo
 from ocr.qr import QrPayload, find_qr
 
@@ -84,18 +85,17 @@ def read_qr(source: PhotoSource) -> QrPayload:
 
 
 def _read_best(bgr: np.ndarray) -> tuple[FieldRead, tuple[tuple[float, float], ...]]:
+    """Try the places the display may be, cheapest first, until one reads confidently."""
     h, w = bgr.shape[:2]
     whole = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
-    attempts: list[tuple[np.ndarray, bool]] = []
-    if w / h >= _FIELD_ASPECT:
-        attempts.append((whole, True))
-    attempts += [(c.quad, False) for c in display_candidates(bgr)]
     best: tuple[FieldRead, np.ndarray] | None = None
     first_error: ReadError | None = None
-    for quad, is_whole in attempts:
+    for quad, is_whole in _attempts(bgr, whole):
         image = bgr if is_whole else rectify(bgr, quad, WORK_HEIGHT, inset=-0.02)
         try:
-            field = read_field(image)
+            # A quadrilateral may be part of the glass, cut by a reflection's edge: its digits
+            # must end well inside it. A field image is cut close around its digits.
+            field = read_field(image, edge_margin=0.0 if is_whole else 0.5)
             _check_plausible(field)
         except ReadError as exc:
             first_error = first_error or exc
@@ -105,12 +105,23 @@ def _read_best(bgr: np.ndarray) -> tuple[FieldRead, tuple[tuple[float, float], .
         if field.confidence >= _GOOD_ENOUGH:
             break
     if best is None:
-        if not attempts:
-            raise ReadError("no meter display found: photograph the display straight on, "
-                            "filling most of the picture")
-        raise first_error or ReadError("no meter display found")
+        raise first_error or ReadError("no meter display found: photograph the display straight "
+                                       "on, filling most of the picture")
     field, quad = best
     return field, tuple((float(x), float(y)) for x, y in quad)
+
+
+def _attempts(bgr: np.ndarray, whole: np.ndarray) -> Iterator[tuple[np.ndarray, bool]]:
+    # The row search costs more than the glass search, so it runs only when that fails.
+    h, w = bgr.shape[:2]
+    if w / h >= _FIELD_ASPECT:
+        yield whole, True
+    for candidate in display_candidates(bgr)[:3]:
+        yield candidate.quad, False
+    for candidate in row_candidates(bgr)[:3]:
+        yield candidate.quad, False
+    if w / h < _FIELD_ASPECT:
+        yield whole, True
 
 
 def _check_plausible(field: FieldRead) -> None:

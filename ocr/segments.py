@@ -72,7 +72,7 @@ def classify_cells(band: np.ndarray, cells: Sequence[object]) -> list[DigitRead]
     threshold = _threshold(rel)
     reads = []
     for strengths, level in zip(rel, lit):
-        if level < 0.4 * display_lit:
+        if level < 0.2 * display_lit:
             reads.append(DigitRead("?", 0.0, float(level), tuple(float(s) for s in strengths)))
             continue
         reads.append(_classify(strengths, threshold, float(level)))

@@ -32,6 +32,7 @@ class Sample:
     tariff: str
     qr: str                  # the QR payload in the image, ``""`` when there is none
     style: str
+    display_quad: tuple[tuple[float, float], ...] | None = None   # glass corners; None for crops
 
 
 def random_text(rng: np.random.Generator) -> str:
@@ -75,10 +76,12 @@ def make_sample(seed: int, index: int, conditions: Conditions, *, styles: Sequen
         rgb = crop_field(display, rng, conditions)
         as_png = rng.random() < 0.5
         qr = ""
+        quad = None
         tariff_label = ""
     else:
         qr = qr_payload(rng, text, tariff) if rng.random() < qr_chance else ""
-        rgb = photograph(display, rng, conditions, qr_payload=qr or None).rgb
+        photo = photograph(display, rng, conditions, qr_payload=qr or None)
+        rgb, quad = photo.rgb, photo.display_quad
         as_png = False
         tariff_label = tariff
     bgr = np.ascontiguousarray(rgb[..., ::-1])
@@ -90,7 +93,7 @@ def make_sample(seed: int, index: int, conditions: Conditions, *, styles: Sequen
         ext = "jpg"
     if not ok:
         raise RuntimeError(f"OpenCV could not encode sample {index}")
-    return Sample(f"{index:05d}.{ext}", buf.tobytes(), text, tariff_label, qr, style)
+    return Sample(f"{index:05d}.{ext}", buf.tobytes(), text, tariff_label, qr, style, quad)
 
 
 def write_set(outdir: Path, count: int, seed: int, conditions: Conditions, *,
