@@ -79,25 +79,27 @@ class _Row:
     height: float
 
 
-def read_field(bgr: np.ndarray, *, edge_margin: float = 0.0) -> FieldRead:
+def read_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = False) -> FieldRead:
     """Read the digit row of an upright display image; raises ``ReadError`` when there is none.
 
     ``edge_margin`` (in digit widths) is the bare glass the digits must leave at the image's
     left and right edges: a region cut out of a photo that ends right after a digit may have
-    cut the reading short.
+    cut the reading short. ``crop`` says the image is the reading field itself, cut close
+    around the digits (and perhaps squashed): its digit rows are found from its inked rows
+    rather than from digit-shaped blobs, which squashing and blur run together.
     """
     scale = WORK_HEIGHT / bgr.shape[0]
     width = max(8, int(round(bgr.shape[1] * scale)))
     work = cv2.resize(bgr, (width, WORK_HEIGHT), interpolation=cv2.INTER_AREA
                       if scale < 1 else cv2.INTER_LINEAR)
     stroke = stroke_map(brightest_channel(work), 0.22 * WORK_HEIGHT)
-    row = _find_row(stroke)
+    row = _find_row(stroke, crop=crop)
     band, (left_edge, right_edge) = _straighten(stroke, row)
     band, lean = _deslant(band)
     cells_int, cells_dec, box = _cells(band, lean)
     digit_w = cells_int[0].x1 - cells_int[0].x0
-    if cells_int[0].x0 - left_edge < edge_margin * digit_w or \
-            right_edge - (cells_dec or cells_int)[-1].x1 < edge_margin * digit_w:
+    if edge_margin > 0 and (cells_int[0].x0 - left_edge < edge_margin * digit_w or
+                            right_edge - (cells_dec or cells_int)[-1].x1 < edge_margin * digit_w):
         raise ReadError("the digits run off the edge of the display found: photograph the whole display")
     digits = classify_cells(band, cells_int + cells_dec)
     integer = tuple(digits[: len(cells_int)])
@@ -109,10 +111,28 @@ def read_field(bgr: np.ndarray, *, edge_margin: float = 0.0) -> FieldRead:
     return FieldRead(integer, decimals, point_conf, mark)
 
 
-def _find_row(stroke: np.ndarray) -> _Row:
+def _field_row(stroke: np.ndarray) -> _Row:
+    """The row of a close crop: the block of rows with ink, short breaks bridged (rows between
+    the top and middle segments hold only the thin uprights)."""
+    h, w = stroke.shape
+    inked = stroke.mean(axis=1)
+    floor = float(np.percentile(inked, 10))  # the glass above or below the digits, if any
+    rows = np.flatnonzero(inked - floor > 0.2 * (float(inked.max()) - floor))
+    if len(rows) == 0:
+        raise ReadError("no row of display digits found in the image")
+    blocks = np.split(rows, np.flatnonzero(np.diff(rows) > 0.04 * h) + 1)
+    block = max(blocks, key=lambda b: b[-1] - b[0])
+    top, base = float(block[0]), float(block[-1] + 1)
+    if base - top < 0.3 * h:
+        raise ReadError("no row of display digits found in the image")
+    return _Row(np.array([0.0, top]), np.array([0.0, base]), 0.0, float(w), base - top)
+
+
+def _find_row(stroke: np.ndarray, *, crop: bool = False) -> _Row:
     h = stroke.shape[0]
     binary = (normalised(stroke, 0.6 * h) > 0.42).astype(np.uint8)
-    boxes = digit_blobs(binary, 0.18 * h, 0.97 * h)
+    # In a close crop the digits fill the height and may touch its edges.
+    boxes = digit_blobs(binary, 0.18 * h, (1.0 if crop else 0.97) * h)
     # A frame drawn around the decimals is as tall as a digit but holds other blobs inside.
     boxes = [b for b in boxes if not any(
         o is not b and b[0] < o[0] + o[2] / 2 < b[0] + b[2] and b[1] < o[1] + o[3] / 2 < b[1] + b[3]
@@ -124,6 +144,8 @@ def _find_row(stroke: np.ndarray) -> _Row:
                  if abs(b[1] + b[3] - base) <= 0.15 * bh and 0.8 <= b[3] / bh <= 1.25]
         if (len(group), sum(b[3] for b in group)) > (len(best), sum(b[3] for b in best)):
             best = group
+    if len(best) < 2 and crop:
+        return _field_row(stroke)
     if len(best) < 2:
         raise ReadError("no row of display digits found: photograph the meter's display straight on,"
                         " filling most of the picture")
@@ -165,16 +187,19 @@ def _straighten(stroke: np.ndarray, row: _Row) -> tuple[np.ndarray, tuple[float,
 
 
 def _deslant(band: np.ndarray) -> tuple[np.ndarray, float]:
-    """Undo italic slant: the shear whose column profile of the digits is sharpest."""
+    """Undo italic slant: the shear whose column profile of the digits is sharpest.
+
+    Searched coarse then fine; up to 0.6 because a crop stretched sideways leans further
+    than its glass does.
+    """
     zone = band[BAND_TOP:_BASE]
     binary = (zone > 0.5 * float(np.percentile(zone, 99))).astype(np.float32)
-    best, best_score = 0.0, -1.0
-    for lean in np.arange(-0.12, 0.36, 0.02):
-        sheared = _shear(binary, float(lean), BAND_H)
-        profile = sheared.sum(axis=0)
-        score = float((profile ** 2).sum())
-        if score > best_score:
-            best, best_score = float(lean), score
+
+    def sharpness(lean: float) -> float:
+        return float((_shear(binary, lean, BAND_H).sum(axis=0) ** 2).sum())
+
+    coarse = max(np.arange(-0.16, 0.61, 0.04), key=lambda v: sharpness(float(v)))
+    best = float(max(np.arange(coarse - 0.03, coarse + 0.031, 0.01), key=lambda v: sharpness(float(v))))
     return _shear(band, best, _BASE), best
 
 
@@ -217,6 +242,10 @@ def _cells(band: np.ndarray, lean: float) -> tuple[list[Cell], list[Cell], bool]
             and r.bottom <= _BASE + 6 and r.top >= BAND_TOP - 4]
     full = [r for r in tall if r.top <= BAND_TOP + 0.17 * BAND_H]
     small = [r for r in tall if r.top > BAND_TOP + 0.17 * BAND_H]
+    # A 1 has no top segment, so it starts low like a smaller decimal; alone among the low
+    # runs and narrow, it is a full-size 1.
+    if small and box is None and all(r.width < 0.35 * BAND_H for r in small):
+        full, small = sorted(full + small, key=lambda r: r.x0), []
     if box is not None:
         small += [r for r in full if r.x0 >= box[0] - 2]
         full = [r for r in full if r.x0 < box[0] - 2]

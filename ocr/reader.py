@@ -95,7 +95,7 @@ def _read_best(bgr: np.ndarray) -> tuple[FieldRead, tuple[tuple[float, float], .
         try:
             # A quadrilateral may be part of the glass, cut by a reflection's edge: its digits
             # must end well inside it. A field image is cut close around its digits.
-            field = read_field(image, edge_margin=0.0 if is_whole else 0.5)
+            field = read_field(image, edge_margin=0.0 if is_whole else 0.5, crop=is_whole)
             _check_plausible(field)
         except ReadError as exc:
             first_error = first_error or exc

@@ -53,7 +53,7 @@ MILD = Conditions(
 )
 HARSH = Conditions(
     name="harsh", display_fraction=(0.3, 0.9), rotation_deg=15.0, tilt=0.12,
-    light_floor=(0.35, 1.0), cast=0.35, contrast=(0.35, 1.0), glare=(0.2, 0.6), glare_chance=0.5,
+    light_floor=(0.35, 1.0), cast=0.35, contrast=(0.35, 1.0), glare=(0.15, 0.45), glare_chance=0.5,
     reflection_chance=0.35, blur=(0.0, 0.045), motion_chance=0.3, noise=(2.0, 8.0),
     jpeg=(35, 90), ghost=(0.1, 0.4), ink=(0.5, 1.0), crop_sizes=((200, 31),),
 )

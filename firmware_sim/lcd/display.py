@@ -223,13 +223,16 @@ class _Layout:
             if target is lit or s.point_ghosts:
                 self._point(target, x, self.base)
         if self.decimals and s.decimals_boxed:
+            # The frame is printed on the same glass as the segments, so it leans with them.
             pad = 0.1 * self.h
             x0 = self.dec_x - pad
             x1 = self.dec_x + len(self.decimals) * self.dec_pitch - self.dec_pitch * s.spacing / (
-                1 + s.spacing) + pad + self.lean * self.dec_h
+                1 + s.spacing) + pad
             y0 = self.base - self.dec_h - pad
             y1 = self.base + pad
-            cv2.rectangle(lit, _pt(x0, y0), _pt(x1, y1), 255, max(1, round(0.035 * self.h * _SS)))
+            corners = [(x0, y1), (x1, y1), (x1, y0), (x0, y0)]
+            frame = np.array([_pt(x + self.lean * (self.base - y), y) for x, y in corners], np.int32)
+            cv2.polylines(lit, [frame], True, 255, max(1, round(0.035 * self.h * _SS)))
         if self.tariff is not None:
             self._text(lit, MARK_TEXT[self.tariff], s.mark_font, self.mark_scale, self.mark_xy)
         self._text(lit, "kWh", s.unit_font, self.unit_scale, self.unit_xy)
