@@ -77,6 +77,7 @@ class _Row:
     x0: float
     x1: float
     height: float
+    digit_aspect: float | None = None   # typical width / height of the row's wider digits
 
 
 def read_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = False) -> FieldRead:
@@ -88,12 +89,7 @@ def read_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = False)
     around the digits (and perhaps squashed): its digit rows are found from its inked rows
     rather than from digit-shaped blobs, which squashing and blur run together.
     """
-    scale = WORK_HEIGHT / bgr.shape[0]
-    width = max(8, int(round(bgr.shape[1] * scale)))
-    work = cv2.resize(bgr, (width, WORK_HEIGHT), interpolation=cv2.INTER_AREA
-                      if scale < 1 else cv2.INTER_LINEAR)
-    stroke = stroke_map(brightest_channel(work), 0.22 * WORK_HEIGHT)
-    row = _find_row(stroke, crop=crop)
+    stroke, row = _locate_row(bgr, crop=crop)
     band, (left_edge, right_edge) = _straighten(stroke, row)
     band, lean = _deslant(band)
     cells_int, cells_dec, box = _cells(band, lean)
@@ -106,9 +102,28 @@ def read_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = False)
     decimals = tuple(digits[len(cells_int):])
     point_conf, integer, decimals = _place_point(band, cells_int, cells_dec, integer, decimals,
                                                  boxed=box)
-    mark = read_mark(stroke, row_top=_line_at(row.top, row.x0), row_x0=row.x0,
-                     row_height=row.height)
+    # A crop is the reading field alone: whatever else it shows is not a tariff mark.
+    to_image = bgr.shape[0] / WORK_HEIGHT
+    mark = None if crop else read_mark(bgr, row_top=_line_at(row.top, row.x0) * to_image,
+                                       row_x0=row.x0 * to_image, row_height=row.height * to_image)
     return FieldRead(integer, decimals, point_conf, mark)
+
+
+def _locate_row(bgr: np.ndarray, *, crop: bool) -> tuple[np.ndarray, _Row]:
+    """The stroke map at ``WORK_HEIGHT`` and the digit row in it."""
+    scale = WORK_HEIGHT / bgr.shape[0]
+    width = max(8, int(round(bgr.shape[1] * scale)))
+    work = cv2.resize(bgr, (width, WORK_HEIGHT), interpolation=cv2.INTER_AREA
+                      if scale < 1 else cv2.INTER_LINEAR)
+    stroke = stroke_map(brightest_channel(work), 0.22 * WORK_HEIGHT)
+    row = _find_row(stroke, crop=crop)
+    if crop and row.digit_aspect is not None and not 0.35 <= row.digit_aspect <= 0.7:
+        # A crop stretched or squashed to a fixed size: undo it, so digits have their shape.
+        width = max(8, int(round(width * 0.52 / row.digit_aspect)))
+        work = cv2.resize(work, (width, WORK_HEIGHT), interpolation=cv2.INTER_AREA)
+        stroke = stroke_map(brightest_channel(work), 0.22 * WORK_HEIGHT)
+        row = _find_row(stroke, crop=crop)
+    return stroke, row
 
 
 def _field_row(stroke: np.ndarray) -> _Row:
@@ -132,7 +147,8 @@ def _find_row(stroke: np.ndarray, *, crop: bool = False) -> _Row:
     h = stroke.shape[0]
     binary = (normalised(stroke, 0.6 * h) > 0.42).astype(np.uint8)
     # In a close crop the digits fill the height and may touch its edges.
-    boxes = digit_blobs(binary, 0.18 * h, (1.0 if crop else 0.97) * h)
+    boxes = digit_blobs(binary, 0.18 * h, (1.0 if crop else 0.97) * h,
+                        max_aspect=1.8 if crop else 0.9)
     # A frame drawn around the decimals is as tall as a digit but holds other blobs inside.
     boxes = [b for b in boxes if not any(
         o is not b and b[0] < o[0] + o[2] / 2 < b[0] + b[2] and b[1] < o[1] + o[3] / 2 < b[1] + b[3]
@@ -160,7 +176,9 @@ def _find_row(stroke: np.ndarray, *, crop: bool = False) -> _Row:
     base_line = middle + np.array([0.0, height / 2])
     x0 = min(b[0] for b in best)
     x1 = max(b[0] + b[2] for b in best)
-    return _Row(top_line, base_line, x0, x1, height)
+    widths = sorted(b[2] for b in best)
+    aspect = float(np.median(widths[len(widths) // 2:])) / height  # the wider half: no 1s
+    return _Row(top_line, base_line, x0, x1, height, aspect)
 
 
 def _line_at(line: np.ndarray, x: float) -> float:
@@ -242,9 +260,9 @@ def _cells(band: np.ndarray, lean: float) -> tuple[list[Cell], list[Cell], bool]
             and r.bottom <= _BASE + 6 and r.top >= BAND_TOP - 4]
     full = [r for r in tall if r.top <= BAND_TOP + 0.17 * BAND_H]
     small = [r for r in tall if r.top > BAND_TOP + 0.17 * BAND_H]
-    # A 1 has no top segment, so it starts low like a smaller decimal; alone among the low
-    # runs and narrow, it is a full-size 1.
-    if small and box is None and all(r.width < 0.35 * BAND_H for r in small):
+    # A 1 has no top segment, so it starts low like a smaller decimal; alone and narrow, it
+    # is a full-size 1 (were it a small decimal, the point still puts it after the point).
+    if box is None and len(small) == 1 and small[0].width < 0.3 * BAND_H:
         full, small = sorted(full + small, key=lambda r: r.x0), []
     if box is not None:
         small += [r for r in full if r.x0 >= box[0] - 2]
@@ -410,7 +428,8 @@ def _main_chain(runs: list[_Run], pitch: float) -> list[_Run]:
     """The longest sequence of runs on the digit pitch, at most one missing digit apart.
 
     Every digit's right edge sits on the pitch grid (a 1 included), so a bezel edge or a
-    legend nearby, off the grid, is not taken for a digit.
+    legend nearby, off the grid, is not taken for a digit; a thin line off the grid between
+    digits (the side of a box round the decimals, a scratch) is stepped over, not a break.
     """
     ordered = sorted(runs, key=lambda r: r.x1)
     chains: list[list[_Run]] = [[ordered[0]]]
@@ -418,6 +437,8 @@ def _main_chain(runs: list[_Run], pitch: float) -> list[_Run]:
         steps = (r.x1 - chains[-1][-1].x1) / pitch
         if round(steps) in (1, 2) and abs(steps - round(steps)) <= 0.3:
             chains[-1].append(r)
+        elif r.width < 0.3 * BAND_H and steps < 2.5:
+            continue
         else:
             chains.append([r])
     return max(chains, key=lambda c: (len(c), sum(r.width for r in c)))

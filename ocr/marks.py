@@ -16,7 +16,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from ocr.strokes import Box, normalised
+from ocr.strokes import Box, brightest_channel, normalised, stroke_map
 
 _TEMPLATE_FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_PLAIN)
 
@@ -29,25 +29,37 @@ class MarkRead:
     confidence: float
 
 
-def read_mark(stroke: np.ndarray, *, row_top: float, row_x0: float,
+def read_mark(bgr: np.ndarray, *, row_top: float, row_x0: float,
               row_height: float) -> MarkRead | None:
-    """The tariff mark left of or above the digit row whose top-left corner is given; ``None``
-    when there is no mark there (a field cropped to its digits has none)."""
+    """The tariff mark left of or above the digit row whose top-left corner and height are
+    given (in ``bgr``'s pixels); ``None`` when there is no mark there, or none can be named.
+
+    The mark is a few pixels high where the digits are read, so it is looked at in the
+    region around the row's start at the image's own resolution.
+    """
     h = row_height
-    binary = (normalised(stroke, 0.6 * stroke.shape[0]) > 0.42).astype(np.uint8)
+    x0 = int(max(0, row_x0 - 4.5 * h))
+    x1 = int(min(bgr.shape[1], row_x0 + 2.5 * h))
+    y0 = int(max(0, row_top - 1.0 * h))
+    y1 = int(min(bgr.shape[0], row_top + 1.1 * h))
+    if x1 - x0 < 8 or y1 - y0 < 8:
+        return None
+    stroke = stroke_map(brightest_channel(bgr[y0:y1, x0:x1]), 0.3 * h)
+    binary = (normalised(stroke, 0.8 * h) > 0.42).astype(np.uint8)
     n, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    top, left = row_top - y0, row_x0 - x0
     glyphs: list[Box] = []
     for i in range(1, n):
         x, y, bw, bh, area = (float(v) for v in stats[i])
         if not 0.12 * h <= bh <= 0.5 * h or bw > 0.8 * h or area < 4:
             continue
-        above = y + bh <= row_top - 0.02 * h and y >= row_top - 0.9 * h and \
-            row_x0 - 1.0 * h <= x <= row_x0 + 2.0 * h
-        beside = x + bw <= row_x0 - 0.05 * h and row_top <= y + bh / 2 <= row_top + h and \
-            x >= row_x0 - 4.0 * h
+        above = y + bh <= top - 0.02 * h and y >= top - 0.9 * h and \
+            left - 1.0 * h <= x <= left + 2.0 * h
+        beside = x + bw <= left - 0.05 * h and top <= y + bh / 2 <= top + h and \
+            x >= left - 4.0 * h
         if above or beside:
             glyphs.append((x, y, bw, bh))
-    word = _nearest_word(glyphs, row_x0, row_top)
+    word = _nearest_word(glyphs, left, top)
     if word is None:
         return None
     return _classify(stroke, word)
@@ -96,10 +108,13 @@ def _classify(stroke: np.ndarray, word: list[Box]) -> MarkRead | None:
     (best, top), (_, runner) = ranked[0], ranked[1]
     # A close second means a blurred word or a font unlike any template.
     confidence = float(np.clip((top - runner) / 0.12, 0.0, 1.0) * np.clip((top - 0.45) / 0.2, 0.0, 1.0))
+    if confidence < _UNREADABLE:
+        return None  # a mark is there, but naming one would be a guess
     return MarkRead(best, confidence)
 
 
 _HEIGHT = 16
+_UNREADABLE = 0.15
 
 
 def _normalise(glyphs: np.ndarray, width: int) -> np.ndarray:

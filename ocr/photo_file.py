@@ -10,6 +10,7 @@ full decode and loses nothing the reader needs.
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from pathlib import Path
 
@@ -35,6 +36,9 @@ def load_photo(source: PhotoSource) -> np.ndarray:
     data = _read_bytes(source)
     if not data:
         raise ReadError("the file is empty: send the photo again")
+    declared = _declared_size(data)
+    if declared is not None and declared[0] * declared[1] > MAX_PIXELS:
+        _refuse_size(*declared)
     with warnings.catch_warnings():
         # Pillow warns before it refuses; the size check below gives the reason instead.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -48,8 +52,7 @@ def load_photo(source: PhotoSource) -> np.ndarray:
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise ReadError(f"this file is not an image ({_FORMATS} expected)") from exc
     if width * height > MAX_PIXELS:
-        raise ReadError(f"the image is {width}x{height} pixels ({width * height / 1e6:.0f} MP); "
-                        f"the limit is {MAX_PIXELS // 1_000_000} MP: send the phone's normal-size photo")
+        _refuse_size(width, height)
     if min(width, height) < MIN_SIDE:
         raise ReadError(f"the image is only {width}x{height} pixels: too small to show a display")
     if fmt == "PNG" and b"IEND" not in data[-4096:]:
@@ -68,6 +71,35 @@ def load_photo(source: PhotoSource) -> np.ndarray:
     if pixels is None:
         raise ReadError("the image file is damaged or cut short (truncated): send the photo again")
     return _check_array(pixels)
+
+
+def _refuse_size(width: int, height: int) -> None:
+    raise ReadError(f"the image is {width}x{height} pixels ({width * height / 1e6:.0f} MP); the "
+                    f"limit is {MAX_PIXELS // 1_000_000} MP: send the phone's normal-size photo")
+
+
+def _declared_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG or JPEG header, the formats phones write; ``None`` for
+    others (Pillow's header reader checks those)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
+        return struct.unpack(">II", data[16:24])
+    if data[:2] != b"\xff\xd8":
+        return None
+    at = 2
+    while at + 9 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            at += 2
+            continue
+        length = struct.unpack(">H", data[at + 2:at + 4])[0]
+        # Start-of-frame markers carry the size; C4, C8 and CC are other tables.
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            height, width = struct.unpack(">HH", data[at + 5:at + 9])
+            return width, height
+        at += 2 + length
+    return None
 
 
 def _read_bytes(source: str | Path | bytes) -> bytes:

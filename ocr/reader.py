@@ -91,7 +91,8 @@ def _read_best(bgr: np.ndarray) -> tuple[FieldRead, tuple[tuple[float, float], .
     best: tuple[FieldRead, np.ndarray] | None = None
     first_error: ReadError | None = None
     for quad, is_whole in _attempts(bgr, whole):
-        image = bgr if is_whole else rectify(bgr, quad, WORK_HEIGHT, inset=-0.02)
+        # Twice the working height, so the small tariff mark keeps its detail.
+        image = bgr if is_whole else rectify(bgr, quad, 2 * WORK_HEIGHT, inset=-0.02)
         try:
             # A quadrilateral may be part of the glass, cut by a reflection's edge: its digits
             # must end well inside it. A field image is cut close around its digits.

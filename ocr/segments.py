@@ -80,15 +80,14 @@ def classify_cells(band: np.ndarray, cells: Sequence[object]) -> list[DigitRead]
 
 
 def _threshold(rel: np.ndarray) -> float:
-    """The widest gap between unlit and lit strengths across the display, kept near the middle."""
-    values = np.sort(rel.ravel())
-    candidates = values[(values > 0.3) & (values < 0.75)]
-    if len(candidates) < 2:
-        return 0.55
-    inner = np.concatenate(([0.3], candidates, [0.75]))
-    gaps = np.diff(inner)
+    """The middle of the widest gap between strengths across the display, among gaps centred
+    between 0.3 and 0.7: ghosts sit below it, lit segments above."""
+    values = np.concatenate(([0.0], np.sort(rel.ravel()), [1.0]))
+    mids = (values[1:] + values[:-1]) / 2
+    gaps = np.diff(values)
+    gaps[(mids < 0.3) | (mids > 0.7)] = -1.0
     i = int(np.argmax(gaps))
-    return float((inner[i] + inner[i + 1]) / 2)
+    return float(mids[i]) if gaps[i] > 0 else 0.5
 
 
 def _classify(strengths: np.ndarray, threshold: float, level: float) -> DigitRead:

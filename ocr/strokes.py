@@ -38,16 +38,22 @@ def normalised(stroke: np.ndarray, size: float) -> np.ndarray:
     return stroke / np.maximum(local, floor)
 
 
-def digit_blobs(binary: np.ndarray, min_height: float, max_height: float) -> list[Box]:
-    """Bounding boxes of digit-like blobs: segments stacked together, frames and lines left out."""
+def digit_blobs(binary: np.ndarray, min_height: float, max_height: float, *,
+                max_aspect: float = 0.9) -> list[Box]:
+    """Bounding boxes of digit-like blobs: segments stacked together, frames and lines left out.
+
+    ``max_aspect`` is the widest a digit may be, in heights (a crop stretched sideways widens
+    its digits).
+    """
     joined = cv2.morphologyEx(binary, cv2.MORPH_CLOSE,
                               np.ones((odd(max(3.0, 0.04 * max_height)), 3), np.uint8))
     n, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     keep = ((stats[1:, 3] >= 0.3 * min_height) & (stats[1:, 3] <= max_height)
-            & (stats[1:, 2] <= 0.9 * max_height) & (stats[1:, 4] >= max(6.0, 0.05 * min_height ** 2)))
+            & (stats[1:, 2] <= max_aspect * max_height)
+            & (stats[1:, 4] >= max(6.0, 0.05 * min_height ** 2)))
     pieces = [tuple(float(v) for v in row[:4]) for row in stats[1:][keep]]
     return [b for b in stack_segments(pieces)  # type: ignore[arg-type]
-            if min_height <= b[3] <= max_height and b[2] <= 0.9 * b[3] + 4]
+            if min_height <= b[3] <= max_height and b[2] <= max_aspect * b[3] + 4]
 
 
 def stack_segments(pieces: list[Box]) -> list[Box]:

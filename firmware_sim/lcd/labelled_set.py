@@ -48,10 +48,15 @@ def random_text(rng: np.random.Generator) -> str:
 def qr_payload(rng: np.random.Generator, tariff_text: str, tariff: str) -> str:
     """The dynamic QR our meters show: serial, the three tariff registers in Wh and a timestamp."""
     registers = {t: int(rng.integers(0, 10 ** 8)) for t in ("t1", "t2", "t3")}
+    # Agree with the display: the register the glass shows (or the three, for the total)
+    # adds up to its value, to the Wh.
+    whole, _, frac = tariff_text.partition(".")
+    shown = int(whole) * 1000 + int((frac + "000")[:3])
     if tariff in registers:
-        # Agree with the display: the QR carries the register the glass shows, to the Wh.
-        whole, _, frac = tariff_text.partition(".")
-        registers[tariff] = int(whole) * 1000 + int((frac + "000")[:3])
+        registers[tariff] = shown
+    elif tariff == "total":
+        cuts = sorted(int(c) for c in rng.integers(0, shown + 1, 2))
+        registers = {"t1": cuts[0], "t2": cuts[1] - cuts[0], "t3": shown - cuts[1]}
     moment = datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(
         seconds=int(rng.integers(0, 365 * 86400)))
     serial = str(int(rng.integers(10 ** 7, 10 ** 8)))
