@@ -256,7 +256,7 @@ def _cells(band: np.ndarray, lean: float) -> tuple[list[Cell], list[Cell], bool]
     runs = _runs(binary)
     # A digit spans the row from top to base (a 1, 4 or 7 falls short by a segment's end);
     # a line running beyond both (a bezel edge, a reflection's border) is not a digit.
-    tall = [r for r in runs if r.bottom - r.top >= 0.55 * BAND_H and r.bottom >= _BASE - 0.2 * BAND_H
+    tall = [r for r in runs if r.bottom - r.top >= 0.45 * BAND_H and r.bottom >= _BASE - 0.2 * BAND_H
             and r.bottom <= _BASE + 6 and r.top >= BAND_TOP - 4]
     full = [r for r in tall if r.top <= BAND_TOP + 0.17 * BAND_H]
     small = [r for r in tall if r.top > BAND_TOP + 0.17 * BAND_H]
@@ -295,30 +295,43 @@ def _cells(band: np.ndarray, lean: float) -> tuple[list[Cell], list[Cell], bool]
 
 
 def _stray_digit(binary: np.ndarray, x0: float, x1: float) -> bool:
-    """Whether columns ``x0..x1`` hold ink where a digit's upper segments would be, that is not
-    a line running through the whole band (a bezel edge): a digit the cells missed."""
+    """Whether columns ``x0..x1`` hold ink where a digit's upper segments would be that belongs
+    to something digit-sized: a digit the cells missed. A line through the whole band (a bezel
+    edge, upright or leaning) or along it is not one."""
     c0, c1 = int(max(0, x0)), int(min(binary.shape[1], x1))
     if c1 <= c0:
         return False
-    upper = binary[BAND_TOP + 3:BAND_TOP + int(0.3 * BAND_H), c0:c1].mean(axis=0) > 0.3
-    through = binary[:6, c0:c1].any(axis=0) | binary[-6:, c0:c1].any(axis=0)
-    return int((upper & ~through).sum()) >= 0.1 * BAND_H
+    r0, r1 = BAND_TOP + 3, BAND_TOP + int(0.3 * BAND_H)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary.astype(np.uint8), connectivity=8)
+    zone = labels[r0:r1, c0:c1]
+    for label in np.unique(zone[zone > 0]):
+        _, y, w, h, _ = stats[label]
+        if h >= binary.shape[0] - 12 or w > 3 * BAND_H:
+            continue
+        columns = int((zone == label).any(axis=0).sum())
+        if columns >= 0.06 * BAND_H and (zone == label).sum() >= 0.3 * columns * (r1 - r0):
+            return True
+    return False
 
 
 def _box_foot(binary: np.ndarray) -> tuple[int, int] | None:
-    """The columns of a box's bottom line: a thin line just below the base, longer than a
-    segment, shorter than three decimals (a bezel's edge runs under the whole display), with a
-    side rising from each end (a legend printed below the digits has none)."""
+    """The columns of a box's bottom line: a line below the base with bare glass between it and
+    the digits (a digit's bottom segment ends at the base), longer than a segment's end,
+    shorter than three decimals (a bezel's edge runs under the whole display), with a side
+    rising from each end (a legend printed below the digits has none)."""
     best = None
     for y in range(_BASE + 1, _BASE + 22):
         span = _widest_span(binary[y])
-        if span is None or not 0.55 * BAND_H <= span[1] - span[0] <= 3.2 * BAND_H:
+        if span is None or not 0.42 * BAND_H <= span[1] - span[0] <= 3.2 * BAND_H:
             continue
         x0, x1 = span
-        thickness = binary[y - 6:y + 7, (x0 + x1) // 2].sum()
+        mid = (x0 + x1) // 2
+        top = y
+        while top > 0 and binary[top - 1, mid]:
+            top -= 1
         sides = [binary[_BASE - int(0.4 * BAND_H):y, max(0, x - 4):x + 4].any(axis=1).mean()
                  for x in (x0 + 1, x1 - 1)]
-        if thickness <= 0.12 * BAND_H and min(sides) > 0.7 and (
+        if top >= _BASE + 1 and y - top <= 0.12 * BAND_H and min(sides) > 0.7 and (
                 best is None or x1 - x0 > best[1] - best[0]):
             best = span
     return best
@@ -500,7 +513,7 @@ def point_scores(band: np.ndarray, cells: list[Cell],
         # Bare glass between the dot and the next digit, along the dot's own row.
         y, x = at
         ahead = blurred[y, x:x + int(0.3 * BAND_H)]
-        isolated = best > 0 and len(ahead) > 1 and float(ahead.min()) < 0.5 * float(blurred[y, x])
+        isolated = best > 0 and len(ahead) > 1 and float(ahead.min()) < 0.8 * float(blurred[y, x])
         lit = max(1e-6, (d_left.lit_level + d_right.lit_level) / 2)
         scores.append((best / lit, isolated))
     return scores
