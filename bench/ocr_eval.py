@@ -1,6 +1,6 @@
 """Accuracy and speed of the display reader against two baselines, on one labelled folder.
 
-    python bench/ocr_eval.py DIR [--limit N] [--no-baselines] [--second-opinion]
+    python bench/ocr_eval.py DIR [--limit N] [--no-baselines] [--classifiers] [--second-opinion]
 
 DIR holds images and ``labels.csv`` (file, text[, tariff[, qr]]), as written by
 ``python -m firmware_sim.lcd``. Prints one JSON object: for ``ours`` and for the baselines
@@ -14,7 +14,9 @@ all run on the same images in the same run, each with
   wrong readings came with a confidence at or above the low-confidence bar,
 - ``ms_median`` and ``ms_p95`` per photo, decoding included, on one core.
 
-``--second-opinion`` adds ``ours+tesseract``: where ours refuses, tesseract reads the display
+``qr`` counts the QR codes labelled, decoded exactly, and decoded where none was labelled.
+``--classifiers`` adds ``ours:segments`` and ``ours:model``, the reader with one digit
+classifier alone (``ours`` uses both). ``--second-opinion`` adds ``ours+tesseract``: where ours refuses, tesseract reads the display
 region and its answer is taken; where ours is unsure, tesseract agreeing makes it sure. It
 shows whether tesseract earns a place.
 """
@@ -55,6 +57,7 @@ class Label:
     file: str
     text: str
     tariff: str
+    qr: str
 
 
 @dataclass
@@ -115,16 +118,19 @@ def _edit_distance(a: str, b: str) -> int:
 
 def _labels(folder: Path, limit: int | None) -> list[Label]:
     with open(folder / "labels.csv", newline="") as fh:
-        rows = [Label(r["file"], r["text"], r.get("tariff") or "") for r in csv.DictReader(fh)]
+        rows = [Label(r["file"], r["text"], r.get("tariff") or "", r.get("qr") or "")
+                for r in csv.DictReader(fh)]
     return rows[:limit] if limit else rows
 
 
-def _ours(path: Path) -> tuple[str | None, str | None, bool, tuple | None]:
+def _ours(path: Path, classifier: str = "both"
+          ) -> tuple[str | None, str | None, bool, tuple | None, str | None]:
     try:
-        read = read_display(path)
+        read = read_display(path, classifier=classifier)  # type: ignore[arg-type]
     except ReadError:
-        return None, None, False, None
-    return read.text, read.tariff, not read.low_confidence, read.display_box
+        return None, None, False, None, None
+    return (read.text, read.tariff, not read.low_confidence, read.display_box,
+            read.qr.raw if read.qr else None)
 
 
 def _ssocr(path: Path) -> str | None:
@@ -161,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path)
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument("--classifiers", action="store_true",
+                        help="also report the reader with each digit classifier alone")
     parser.add_argument("--second-opinion", action="store_true",
                         help="also report ours with tesseract consulted where ours is unsure")
     args = parser.parse_args(argv)
@@ -172,13 +180,24 @@ def main(argv: list[str] | None = None) -> int:
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not installed (apt-get install {tool}-ocr / ssocr)")
     ours, ssocr, tess, second = Tally(), Tally(), Tally(), Tally()
+    alone = {"segments": Tally(), "model": Tally()}
+    qr = {"labelled": 0, "decoded": 0, "false": 0}
     with tempfile.TemporaryDirectory() as scratch:
         for label in labels:
             path = args.folder / label.file
             start = time.perf_counter()
-            text, tariff, confident, box = _ours(path)
+            text, tariff, confident, box, code = _ours(path)
             elapsed = time.perf_counter() - start
             ours.add(label, text, elapsed, tariff=tariff, confident=confident)
+            qr["labelled"] += bool(label.qr)
+            qr["decoded"] += bool(label.qr) and code == label.qr
+            qr["false"] += not label.qr and code is not None
+            if args.classifiers:
+                for name, tally in alone.items():
+                    start = time.perf_counter()
+                    a_text, a_tariff, a_conf, _, _ = _ours(path, name)
+                    tally.add(label, a_text, time.perf_counter() - start, tariff=a_tariff,
+                              confident=a_conf)
             if args.second_opinion:
                 extra = 0.0
                 final, final_conf = text, confident
@@ -200,11 +219,15 @@ def main(argv: list[str] | None = None) -> int:
                 t_text = _tesseract(path)
                 tess.add(label, t_text, time.perf_counter() - start)
     report: dict[str, object] = {"folder": str(args.folder), "ours": ours.summary(True)}
+    if args.classifiers:
+        for name, tally in alone.items():
+            report[f"ours:{name}"] = tally.summary(True)
     if args.second_opinion:
         report["ours+tesseract"] = second.summary(True)
     if baselines:
         report["ssocr"] = ssocr.summary(False)
         report["tesseract"] = tess.summary(False)
+    report["qr"] = qr
     report["low_confidence_bar"] = LOW_CONFIDENCE
     print(json.dumps(report, indent=2))
     return 0

@@ -25,7 +25,7 @@ import numpy as np
 
 from drivers.errors import ReadError
 from ocr.marks import MarkRead, read_mark
-from ocr.segments import DigitRead, classify_cells
+from ocr.digits import Classifier, DigitRead, classify_cells
 from ocr.strokes import brightest_channel, digit_blobs, fit_line, normalised, odd, stroke_map
 
 WORK_HEIGHT = 128      # the field image is scaled to this height before anything else
@@ -80,14 +80,29 @@ class _Row:
     digit_aspect: float | None = None   # typical width / height of the row's wider digits
 
 
-def read_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = False) -> FieldRead:
-    """Read the digit row of an upright display image; raises ``ReadError`` when there is none.
+@dataclass(frozen=True)
+class FieldLayout:
+    """Where the digits are: the straightened band and its cells, before any is classified."""
+
+    band: np.ndarray                 # stroke map, digits 64 px high, upright
+    integer: tuple[Cell, ...]        # full-size cells (decimals among them when full-size)
+    decimals: tuple[Cell, ...]       # smaller or boxed decimals, when the glass sets them apart
+    boxed: bool
+    mark: MarkRead | None
+
+    @property
+    def cells(self) -> tuple[Cell, ...]:
+        return self.integer + self.decimals
+
+
+def layout_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = False) -> FieldLayout:
+    """Find the digit row of an upright display image and its cells; ``ReadError`` when none.
 
     ``edge_margin`` (in digit widths) is the bare glass the digits must leave at the image's
     left and right edges: a region cut out of a photo that ends right after a digit may have
     cut the reading short. ``crop`` says the image is the reading field itself, cut close
-    around the digits (and perhaps squashed): its digit rows are found from its inked rows
-    rather than from digit-shaped blobs, which squashing and blur run together.
+    around the digits (and perhaps squashed or stretched): no tariff mark is looked for, and
+    the digits may touch its edges.
     """
     stroke, row = _locate_row(bgr, crop=crop)
     band, (left_edge, right_edge) = _straighten(stroke, row)
@@ -97,16 +112,23 @@ def read_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = False)
     if edge_margin > 0 and (cells_int[0].x0 - left_edge < edge_margin * digit_w or
                             right_edge - (cells_dec or cells_int)[-1].x1 < edge_margin * digit_w):
         raise ReadError("the digits run off the edge of the display found: photograph the whole display")
-    digits = classify_cells(band, cells_int + cells_dec)
-    integer = tuple(digits[: len(cells_int)])
-    decimals = tuple(digits[len(cells_int):])
-    point_conf, integer, decimals = _place_point(band, cells_int, cells_dec, integer, decimals,
-                                                 boxed=box)
-    # A crop is the reading field alone: whatever else it shows is not a tariff mark.
     to_image = bgr.shape[0] / WORK_HEIGHT
     mark = None if crop else read_mark(bgr, row_top=_line_at(row.top, row.x0) * to_image,
                                        row_x0=row.x0 * to_image, row_height=row.height * to_image)
-    return FieldRead(integer, decimals, point_conf, mark)
+    return FieldLayout(band, tuple(cells_int), tuple(cells_dec), box, mark)
+
+
+def read_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = False,
+               classifier: Classifier = "both") -> FieldRead:
+    """Read the digit row of an upright display image (see ``layout_field``)."""
+    layout = layout_field(bgr, edge_margin=edge_margin, crop=crop)
+    digits = classify_cells(layout.band, layout.cells, classifier)
+    integer = tuple(digits[: len(layout.integer)])
+    decimals = tuple(digits[len(layout.integer):])
+    point_conf, integer, decimals = _place_point(layout.band, list(layout.integer),
+                                                 list(layout.decimals), integer, decimals,
+                                                 boxed=layout.boxed)
+    return FieldRead(integer, decimals, point_conf, layout.mark)
 
 
 def _locate_row(bgr: np.ndarray, *, crop: bool) -> tuple[np.ndarray, _Row]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from drivers.errors import ReadError
+from ocr.digits import Classifier
 from ocr.field import WORK_HEIGHT, FieldRead, read_field
 from ocr.locate import display_candidates, rectify, row_candidates
 from ocr.photo_file import PhotoSource, load_photo
@@ -62,13 +63,18 @@ class DisplayRead:
         }
 
 
-def read_display(source: PhotoSource) -> DisplayRead:
-    """Read the meter display in a photo (a path, the file's bytes, or a BGR array)."""
+def read_display(source: PhotoSource, *, classifier: Classifier = "both") -> DisplayRead:
+    """Read the meter display in a photo (a path, the file's bytes, or a BGR array).
+
+    ``classifier`` chooses how digits are told apart: ``"segments"`` (state sampling),
+    ``"model"`` (the shipped model) or ``"both"`` (the default: a digit is sure only when
+    they agree); the others exist so the benchmark can measure each.
+    """
     path = str(source) if isinstance(source, (str, Path)) else None
     try:
         bgr = load_photo(source)
         qr = find_qr(bgr)
-        field, box = _read_best(bgr)
+        field, box = _read_best(bgr, classifier)
     except ReadError as exc:
         if path is not None and exc.path is None:
             raise ReadError(exc.reason, path=path) from exc
@@ -84,19 +90,18 @@ def read_qr(source: PhotoSource) -> QrPayload:
     return qr
 
 
-def _read_best(bgr: np.ndarray) -> tuple[FieldRead, tuple[tuple[float, float], ...]]:
+def _read_best(bgr: np.ndarray, classifier: Classifier) -> tuple[FieldRead, tuple[tuple[float, float], ...]]:
     """Try the places the display may be, cheapest first, until one reads confidently."""
-    h, w = bgr.shape[:2]
-    whole = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     best: tuple[FieldRead, np.ndarray] | None = None
     first_error: ReadError | None = None
-    for quad, is_whole in _attempts(bgr, whole):
+    for quad, is_whole in regions_to_try(bgr):
         # Twice the working height, so the small tariff mark keeps its detail.
         image = bgr if is_whole else rectify(bgr, quad, 2 * WORK_HEIGHT, inset=-0.02)
         try:
             # A quadrilateral may be part of the glass, cut by a reflection's edge: its digits
             # must end well inside it. A field image is cut close around its digits.
-            field = read_field(image, edge_margin=0.0 if is_whole else 0.5, crop=is_whole)
+            field = read_field(image, edge_margin=0.0 if is_whole else 0.5, crop=is_whole,
+                               classifier=classifier)
             _check_plausible(field)
         except ReadError as exc:
             first_error = first_error or exc
@@ -112,9 +117,12 @@ def _read_best(bgr: np.ndarray) -> tuple[FieldRead, tuple[tuple[float, float], .
     return field, tuple((float(x), float(y)) for x, y in quad)
 
 
-def _attempts(bgr: np.ndarray, whole: np.ndarray) -> Iterator[tuple[np.ndarray, bool]]:
-    # The row search costs more than the glass search, so it runs only when that fails.
+def regions_to_try(bgr: np.ndarray) -> Iterator[tuple[np.ndarray, bool]]:
+    """Quadrilaterals that may hold the display, cheapest search first, each with whether it
+    is the whole image read as a field. The row search costs more than the glass search, so
+    it runs only when the glass candidates have been tried."""
     h, w = bgr.shape[:2]
+    whole = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     if w / h >= _FIELD_ASPECT:
         yield whole, True
     for candidate in display_candidates(bgr)[:3]:

@@ -11,7 +11,7 @@ always much weaker than a lit segment of the same display, even when both are fa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
@@ -31,6 +31,15 @@ _ZONES = {
     "e": (-0.06, 0.36, 0.62, 0.86, "col"), "c": (0.64, 1.06, 0.62, 0.86, "col"),
 }
 CONFIDENT_MARGIN = 0.22   # a segment this far from the threshold is beyond doubt
+
+
+class CellBox(Protocol):
+    """Where a digit is in the band: columns ``x0..x1``, rows ``top..base``."""
+
+    x0: float
+    x1: float
+    top: float
+    base: float
 
 
 @dataclass(frozen=True)
@@ -61,11 +70,12 @@ def segment_strengths(band: np.ndarray, x0: float, x1: float, top: float, base: 
     return out
 
 
-def classify_cells(band: np.ndarray, cells: Sequence[object]) -> list[DigitRead]:
-    """Classify every cell of one display together, so they share one lit/unlit threshold."""
+def segment_reads(band: np.ndarray, cells: Sequence[CellBox]) -> tuple[list[DigitRead], float]:
+    """Classify every cell of one display together, so they share one lit/unlit threshold;
+    also that threshold (relative to each cell's strongest segment)."""
     if not cells:
-        return []
-    raw = np.array([segment_strengths(band, c.x0, c.x1, c.top, c.base) for c in cells])  # type: ignore[attr-defined]
+        return [], 0.5
+    raw = np.array([segment_strengths(band, c.x0, c.x1, c.top, c.base) for c in cells])
     lit = raw.max(axis=1)
     display_lit = float(np.median(lit))
     rel = raw / np.maximum(lit, 1e-6)[:, None]
@@ -76,7 +86,7 @@ def classify_cells(band: np.ndarray, cells: Sequence[object]) -> list[DigitRead]
             reads.append(DigitRead("?", 0.0, float(level), tuple(float(s) for s in strengths)))
             continue
         reads.append(_classify(strengths, threshold, float(level)))
-    return reads
+    return reads, threshold
 
 
 def _threshold(rel: np.ndarray) -> float:
