@@ -87,7 +87,6 @@ class FieldLayout:
     band: np.ndarray                 # stroke map, digits 64 px high, upright
     integer: tuple[Cell, ...]        # full-size cells (decimals among them when full-size)
     decimals: tuple[Cell, ...]       # smaller or boxed decimals, when the glass sets them apart
-    boxed: bool
     mark: MarkRead | None
 
     @property
@@ -107,7 +106,7 @@ def layout_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = Fals
     stroke, row = _locate_row(bgr, crop=crop)
     band, (left_edge, right_edge) = _straighten(stroke, row)
     band, lean = _deslant(band)
-    cells_int, cells_dec, box = _cells(band, lean)
+    cells_int, cells_dec = _cells(band, lean)
     digit_w = cells_int[0].x1 - cells_int[0].x0
     if edge_margin > 0 and (cells_int[0].x0 - left_edge < edge_margin * digit_w or
                             right_edge - (cells_dec or cells_int)[-1].x1 < edge_margin * digit_w):
@@ -115,7 +114,7 @@ def layout_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = Fals
     to_image = bgr.shape[0] / WORK_HEIGHT
     mark = None if crop else read_mark(bgr, row_top=_line_at(row.top, row.x0) * to_image,
                                        row_x0=row.x0 * to_image, row_height=row.height * to_image)
-    return FieldLayout(band, tuple(cells_int), tuple(cells_dec), box, mark)
+    return FieldLayout(band, tuple(cells_int), tuple(cells_dec), mark)
 
 
 def read_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = False,
@@ -123,11 +122,13 @@ def read_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = False,
     """Read the digit row of an upright display image (see ``layout_field``)."""
     layout = layout_field(bgr, edge_margin=edge_margin, crop=crop)
     digits = classify_cells(layout.band, layout.cells, classifier)
+    if _trailing_point(layout.band, layout.cells[-1], digits[-1]):
+        raise ReadError("the point is lit after the last digit read, so the decimals could not be "
+                        "made out: take another photo straight on, without reflections")
     integer = tuple(digits[: len(layout.integer)])
     decimals = tuple(digits[len(layout.integer):])
     point_conf, integer, decimals = _place_point(layout.band, list(layout.integer),
-                                                 list(layout.decimals), integer, decimals,
-                                                 boxed=layout.boxed)
+                                                 list(layout.decimals), integer, decimals)
     return FieldRead(integer, decimals, point_conf, layout.mark)
 
 
@@ -262,8 +263,8 @@ class _Run:
         return self.x1 - self.x0
 
 
-def _cells(band: np.ndarray, lean: float) -> tuple[list[Cell], list[Cell], bool]:
-    """Integer and decimal digit cells, and whether the decimals sit in a drawn box.
+def _cells(band: np.ndarray, lean: float) -> tuple[list[Cell], list[Cell]]:
+    """Integer and decimal digit cells (decimals only when smaller or boxed).
 
     A box's lines are erased from ``band`` in place, so they are not sampled as segments.
     """
@@ -308,12 +309,16 @@ def _cells(band: np.ndarray, lean: float) -> tuple[list[Cell], list[Cell], bool]
         small = _main_chain(small, s_pitch)
         s_width, s_pitch = _digit_geometry(small, s_height, fallback=fallback)
         decimals = _place_cells(small, s_width, s_pitch, s_top)
+        # The decimals follow the integer part at about one pitch; more means one was lost.
+        if decimals[0].x1 - integer[-1].x1 > 1.6 * pitch:
+            raise ReadError("a digit between the whole and the decimal part could not be made "
+                            "out: take another photo straight on, without reflections")
     last = (decimals or integer)[-1]
     if _stray_digit(binary, integer[0].x0 - 1.3 * pitch, integer[0].x0 - 0.15 * pitch) or \
             _stray_digit(binary, last.x1 + 0.15 * pitch, last.x1 + 1.3 * pitch):
         raise ReadError("a digit beside the reading could not be made out: take another photo "
                         "straight on, without reflections")
-    return integer, decimals, box is not None
+    return integer, decimals
 
 
 def _stray_digit(binary: np.ndarray, x0: float, x1: float) -> bool:
@@ -389,21 +394,27 @@ def _erase_box(band: np.ndarray, binary: np.ndarray, span: tuple[int, int], lean
     mask = np.zeros(binary.shape, np.uint8)
     mask[:, lo:hi] = cv2.dilate(lines, np.ones((3, 3), np.uint8))
     thick = 6
+    spread = cv2.dilate(faint, np.ones((3, 3), np.uint8))
     for foot in (x0 + 1, x1 - 2):
-        best_cover, best_end = 0.0, None
-        for shift in (0.0, -lean * (yb - yt)):
-            end = (int(round(foot + shift)), yt)
-            trace = np.zeros(binary.shape, np.uint8)
-            cv2.line(trace, (foot, yb), end, 1, 1)
-            on = trace.astype(bool)
-            cover = float(cv2.dilate(faint, np.ones((3, 3), np.uint8))[on].mean())
-            if cover > best_cover:
-                best_cover, best_end = cover, end
-        if best_end is not None and best_cover > 0.6:
-            cv2.line(mask, (foot, yb), best_end, 1, thick)
+        end = _side_end(spread, foot, yb, yt, lean)
+        if end is not None:
+            cv2.line(mask, (foot, yb), end, 1, thick)
     erase = mask.astype(bool)
     band[erase] = 0.0
     binary[erase] = False
+
+
+def _side_end(spread: np.ndarray, foot: int, yb: int, yt: int, lean: float) -> tuple[int, int] | None:
+    """The top end of a box side rising from ``(foot, yb)``, upright or leaning, if one is there."""
+    if not 0 <= foot < spread.shape[1]:
+        return None
+    for shift in (0.0, -lean * (yb - yt)):
+        end = (int(round(foot + shift)), yt)
+        trace = np.zeros(spread.shape, np.uint8)
+        cv2.line(trace, (foot, yb), end, 1, 1)
+        if float(spread[trace.astype(bool)].mean()) > 0.6:
+            return end
+    return None
 
 
 def _widest_span(mask: np.ndarray) -> tuple[int, int] | None:
@@ -541,19 +552,43 @@ def point_scores(band: np.ndarray, cells: list[Cell],
     return scores
 
 
+def _trailing_point(band: np.ndarray, last: Cell, digit: DigitRead) -> bool:
+    """Whether a lit dot follows the last cell: the decimals after it were missed."""
+    size = max(3, int(round(0.1 * BAND_H)))
+    blurred = cv2.blur(band, (size, size))
+    width = last.x1 - last.x0
+    x0, x1 = int(last.x1 + 1), int(min(band.shape[1], last.x1 + 0.6 * width))
+    if x1 <= x0:
+        return False
+    best = 0.0
+    for y in range(int(last.base - 0.12 * BAND_H), int(last.base - 0.02 * BAND_H) + 1):
+        above = y - int(round(1.3 * size))
+        best = max(best, float((blurred[y, x0:x1] - blurred[above, x0:x1]).max()))
+    return best / max(digit.lit_level, 1e-6) >= POINT_LIT + _POINT_MARGIN
+
+
 POINT_LIT = 0.3      # a dot this strong (relative to the segments) is lit …
 POINT_RATIO = 2.0    # … when it also stands out this much from the ghost dots in other gaps
 _POINT_MARGIN = 0.12
 
 
 def _place_point(band: np.ndarray, integer_cells: list[Cell], decimal_cells: list[Cell],
-                 integer: tuple[DigitRead, ...], decimals: tuple[DigitRead, ...], *,
-                 boxed: bool) -> tuple[float, tuple[DigitRead, ...], tuple[DigitRead, ...]]:
+                 integer: tuple[DigitRead, ...], decimals: tuple[DigitRead, ...]
+                 ) -> tuple[float, tuple[DigitRead, ...], tuple[DigitRead, ...]]:
     """Find the lit point among the gaps; it decides where the decimals start."""
-    if decimal_cells:
-        # Smaller or boxed decimals already say where the point is.
-        return 1.0, integer, decimals
     digits = integer + decimals
+    if decimal_cells:
+        # Smaller or boxed decimals say where the point is; a lit dot anywhere else says
+        # that the cells were split wrongly.
+        found = point_scores(band, integer_cells + decimal_cells, digits)
+        if not found:
+            return 1.0, integer, decimals
+        scores = [score for score, _ in found]
+        at = int(np.argmax(scores))
+        runner = max([x for i, x in enumerate(scores) if i != at], default=0.0)
+        elsewhere = at != len(integer_cells) - 1 and found[at][1] and \
+            scores[at] >= POINT_LIT and scores[at] >= POINT_RATIO * runner
+        return (0.0 if elsewhere else 1.0), integer, decimals
     found = point_scores(band, integer_cells, digits)
     if not found:
         return 1.0, integer, decimals

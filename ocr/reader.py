@@ -23,7 +23,7 @@ from ocr.locate import display_candidates, rectify, row_candidates
 from ocr.photo_file import PhotoSource, load_photo
 from ocr.qr import QrPayload, find_qr
 
-LOW_CONFIDENCE = 0.6        # below this a reading is flagged and the resident asked again
+LOW_CONFIDENCE = 0.7        # below this a reading is flagged and the resident asked again
 UNREADABLE = 0.15           # a digit below this is not read at all
 _GOOD_ENOUGH = 0.9          # stop trying candidates once a read is this sure
 _FIELD_ASPECT = 2.6         # wider than this (w / h) and the image may itself be the field
