@@ -33,24 +33,27 @@ def classify_cells(band: np.ndarray, cells: Sequence[CellBox],
     if classifier == "segments" or not cells:
         return reads
     probs = load_model().predict(cell_features(band, cells, reads, threshold))
-    out = []
-    for read, p in zip(reads, probs):
-        best = int(np.argmax(p))
-        char, sure = str(best), float(p[best])
-        if read.char == "?":
-            out.append(read)  # nothing lit there: no classifier may invent a digit
-        elif classifier == "model":
-            out.append(DigitRead(char, sure, read.lit_level, read.strengths))
-        elif char == read.char:
-            # They see the same pixels, so agreement is not independent evidence: the
-            # geometric mean keeps a digit doubtful when either method doubts it (measured:
-            # fewer confident mistakes than treating them as independent, see the benchmark).
-            both = float(np.sqrt(sure * read.confidence))
-            out.append(DigitRead(char, both, read.lit_level, read.strengths))
-        else:
-            doubt = min(sure, 1.0 - read.confidence, _DISAGREE_CAP)
-            out.append(DigitRead(char, doubt, read.lit_level, read.strengths))
-    return out
+    return [combine(read, p, classifier) for read, p in zip(reads, probs)]
+
+
+def combine(read: DigitRead, probs: np.ndarray, classifier: Classifier = "both") -> DigitRead:
+    """One cell's answer from the segment read and the model's probabilities."""
+    best = int(np.argmax(probs))
+    char, sure = str(best), float(probs[best])
+    if read.char == "?":
+        return read  # nothing lit there: no classifier may invent a digit
+    if classifier == "model":
+        return DigitRead(char, sure, read.lit_level, read.strengths)
+    if classifier == "segments":
+        return read
+    if char == read.char:
+        # They see the same pixels, so agreement is not independent evidence: the geometric
+        # mean keeps a digit doubtful when either method doubts it (measured: fewer confident
+        # mistakes than treating them as independent, see the benchmark).
+        return DigitRead(char, float(np.sqrt(sure * read.confidence)), read.lit_level,
+                         read.strengths)
+    doubt = min(sure, 1.0 - read.confidence, _DISAGREE_CAP)
+    return DigitRead(char, doubt, read.lit_level, read.strengths)
 
 
 def cell_features(band: np.ndarray, cells: Sequence[CellBox], reads: Sequence[DigitRead],

@@ -105,3 +105,15 @@ def test_segments_too_faint_to_tell_from_ghosts_are_refused_or_flagged():
 def test_a_tiny_image_is_refused():
     with pytest.raises(ReadError, match="too small"):
         read_display(np.zeros((8, 8, 3), np.uint8))
+
+
+def test_decimals_hidden_after_a_lit_point_are_refused_not_dropped():
+    # "0012345.67" with the decimals gone (glare, a finger): "0012345" would be 100x too much.
+    display = render_display("0012345.67", "t1", STYLES["classic"], ghost=0.0)
+    rgb = display.rgb.copy()
+    field = display.field
+    pitch = 0.52 * 80 * 1.42  # the classic glass's digit pitch at the default digit height
+    first_decimal = int(field.x + 0.08 * 80 + 7 * pitch) + 1
+    rgb[int(field.y):int(field.y + field.h), first_decimal:int(field.x + field.w + 2)] = rgb[5, 5]
+    with pytest.raises(ReadError, match="point is lit after the last digit"):
+        read_display(rgb[..., ::-1].copy())
