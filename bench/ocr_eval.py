@@ -7,7 +7,9 @@ DIR holds images and ``labels.csv`` (file, text[, tariff[, qr]]), as written by
 ``ssocr`` (``-d -1 -T -c decimal``) and plain ``tesseract`` (``--psm 7``, digits whitelist),
 all run on the same images in the same run, each with
 
-- ``exact``: share of images whose text (digits and point) is read exactly,
+- ``exact``: share of images whose text (digits and point) is read exactly, and for ours
+  ``exact_and_sure``: read exactly with a confidence at or above the low-confidence bar
+  (accepted without asking the resident for another photo),
 - ``digits``: share of digits right (1 - edit distance / digits shown),
 - ``tariff``: share of tariff marks right, where the label has one (ours only),
 - ``rejected``: share refused with a reason (ReadError), and ``confident_wrong``: how many
@@ -65,6 +67,7 @@ class Tally:
     """Running totals for one reader."""
 
     exact: int = 0
+    exact_sure: int = 0
     digit_errors: int = 0
     digits: int = 0
     tariff_right: int = 0
@@ -83,6 +86,7 @@ class Tally:
             self.digit_errors += len(truth)
         else:
             self.exact += text == label.text
+            self.exact_sure += text == label.text and confident
             self.digit_errors += min(len(truth), _edit_distance(text.replace(".", ""), truth))
             if text != label.text and confident:
                 self.confident_wrong += 1
@@ -102,6 +106,7 @@ class Tally:
             "ms_p95": round(float(np.percentile(ms, 95)), 1),
         }
         if with_tariff:
+            out["exact_and_sure"] = round(self.exact_sure / n, 4)
             out["tariff"] = round(self.tariff_right / self.tariffs, 4) if self.tariffs else None
             out["confident_wrong"] = self.confident_wrong
         return out

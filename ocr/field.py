@@ -2,18 +2,25 @@
 
 The steps, each robust to one thing real photos do:
 
-1. *Stroke map*: how much darker each pixel is than its local background (a morphological
-   closing), relative to that background. Colour casts, uneven light and backlight colour drop
-   out; the brightest channel is used so every backlight colour gives contrast.
-2. *Row*: connected components of the normalised stroke map, grouped by height and baseline;
-   the biggest group is the digit row. Its top and base lines are fitted, so a slightly rotated
-   or keystoned display is straightened into a band where every digit is 64 pixels high.
-3. *Slant*: the shear that makes vertical strokes vertical (italic glass, residual perspective).
-4. *Cells*: runs of inked columns, split or completed by the digit pitch; every seven-segment
-   digit touches the right side of its cell, so cells are placed by their right edges. A box
-   drawn around the decimals is recognised by its line below the baseline and left out.
-5. *Digits* are classified by ``ocr.segments`` and the point is the gap whose dot is lit as
-   strongly as the segments (every gap may show a ghost dot).
+1. *Stroke map* (``ocr.strokes``): how much darker each pixel is than its local background,
+   relative to it. Colour casts, uneven light and the backlight colour drop out.
+2. *Row*: digit-shaped blobs grouped by height and baseline; the biggest group is the digit
+   row. A line through the blobs' middles (a 4 lacks the top segment, a 7 the bottom one) is
+   fitted, and the row is resampled into a band where every digit is 64 pixels high. A close
+   crop, squashed or stretched to a fixed size by another tool, is first given back its
+   digits' proportions.
+3. *Slant*: the shear that makes upright strokes upright (italic glass, residual perspective).
+4. *Cells*: runs of inked columns, split or completed on the digit pitch; every seven-segment
+   digit touches the right side of its cell (a 1 included), so cells sit on a grid of right
+   edges, and anything off the grid (a bezel edge, a box side) is not a digit. Smaller
+   decimals are found by their lower tops; a box drawn round the decimals by its line below
+   the base, and erased.
+5. *Digits* are classified by ``ocr.digits``; the *point* is the gap whose dot is lit as
+   strongly as the segments and stands apart as a blob (every gap may show a ghost dot).
+
+Ink left unexplained never shortens a reading: a digit-like blob just beyond the cells, a
+decimal missing between the parts, or a lit point after the last digit make the field
+unreadable instead (``ReadError``), so the resident is asked for another photo.
 """
 
 from __future__ import annotations
@@ -43,7 +50,6 @@ class Cell:
     x1: float
     top: float
     base: float
-    inserted: bool = False   # placed by the pitch where no ink was found
 
 
 @dataclass(frozen=True)
@@ -504,7 +510,7 @@ def _place_cells(runs: list[_Run], width: float, pitch: float, top: float) -> li
             missing = int(round((cell.x1 - filled[-1].x1) / pitch)) - 1
             for k in range(1, missing + 1):
                 right = filled[-1].x1 + pitch
-                filled.append(Cell(right - width, right, top, float(_BASE), inserted=True))
+                filled.append(Cell(right - width, right, top, float(_BASE)))
         filled.append(cell)
     return filled
 

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from firmware_sim.lcd.camera import Conditions, crop_field, photograph
-from firmware_sim.lcd.display import BACKLIGHTS, STYLES, TARIFFS, render_display
+from firmware_sim.lcd.display import BACKLIGHTS, STYLES, TARIFFS, LcdStyle, render_display
 
 LABEL_FIELDS = ("file", "text", "tariff", "qr")
 
@@ -64,17 +64,21 @@ def qr_payload(rng: np.random.Generator, tariff_text: str, tariff: str) -> str:
     return f"serial={serial};{body};ts={moment.strftime('%Y-%m-%dT%H:%M:%SZ')}"
 
 
-def make_sample(seed: int, index: int, conditions: Conditions, *, styles: Sequence[str],
-                crop: bool = False, qr_chance: float = 0.0) -> Sample:
-    """Render, photograph (or crop) and encode sample ``index`` of the set ``seed``."""
+def make_sample(seed: int, index: int, conditions: Conditions, *,
+                styles: Sequence[str | LcdStyle], crop: bool = False,
+                qr_chance: float = 0.0) -> Sample:
+    """Render, photograph (or crop) and encode sample ``index`` of the set ``seed``; styles
+    are names from ``STYLES`` or ``LcdStyle`` values of one's own."""
     rng = np.random.default_rng([seed, index])
-    style = styles[int(rng.integers(len(styles)))]
+    chosen = styles[int(rng.integers(len(styles)))]
+    look = chosen if isinstance(chosen, LcdStyle) else STYLES[chosen]
+    style = look.name
     text = random_text(rng)
     tariff = TARIFFS[int(rng.integers(len(TARIFFS)))]
     backlight = BACKLIGHTS[int(rng.integers(len(BACKLIGHTS)))]
     ink = rng.uniform(*conditions.ink)
     ghost = rng.uniform(*conditions.ghost)
-    display = render_display(text, tariff, STYLES[style], backlight=backlight,
+    display = render_display(text, tariff, look, backlight=backlight,
                              digit_height=int(rng.integers(60, 110)), ghost=ghost, ink=ink)
     quality = int(rng.integers(conditions.jpeg[0], conditions.jpeg[1] + 1))
     if crop:
@@ -102,9 +106,10 @@ def make_sample(seed: int, index: int, conditions: Conditions, *, styles: Sequen
 
 
 def write_set(outdir: Path, count: int, seed: int, conditions: Conditions, *,
-              styles: Sequence[str], crop: bool = False, qr_chance: float = 0.0) -> list[Sample]:
+              styles: Sequence[str | LcdStyle], crop: bool = False,
+              qr_chance: float = 0.0) -> list[Sample]:
     """Write ``count`` images and ``labels.csv`` (file, text, tariff, qr) into ``outdir``."""
-    unknown = [s for s in styles if s not in STYLES]
+    unknown = [s for s in styles if isinstance(s, str) and s not in STYLES]
     if unknown:
         raise ValueError(f"unknown styles {unknown}; known: {', '.join(STYLES)}")
     outdir.mkdir(parents=True, exist_ok=True)
