@@ -31,9 +31,9 @@ import cv2
 import numpy as np
 
 from drivers.errors import ReadError
-from ocr.marks import MarkRead, read_mark
 from ocr.digits import Classifier, DigitRead, classify_cells
-from ocr.strokes import brightest_channel, digit_blobs, fit_line, normalised, odd, stroke_map
+from ocr.marks import MarkRead, read_mark
+from ocr.strokes import brightest_channel, digit_blobs, fit_line, normalised, stroke_map
 
 WORK_HEIGHT = 128      # the field image is scaled to this height before anything else
 BAND_TOP = 16          # in the straightened band, digit tops sit on this row …

@@ -10,9 +10,9 @@ confidence so the resident can be asked for a better photo.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator
 from decimal import Decimal
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 

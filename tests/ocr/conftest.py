@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
-from firmware_sim.lcd import MILD, Sample, make_sample
+from firmware_sim.lcd import MILD, STYLES, Sample, make_sample, photograph, render_display
 
 # One seed for the whole suite: the images are regenerated bit for bit on every run.
 SEED = 7
@@ -32,11 +34,6 @@ def meter_photo(tmp_path: Path):
 
     def write(name: str, text: str, tariff: str, *, style: str = "classic", qr: str | None = None,
               seed: int = SEED) -> Path:
-        import cv2
-        import numpy as np
-
-        from firmware_sim.lcd import STYLES, photograph, render_display
-
         rng = np.random.default_rng(seed)
         display = render_display(text, tariff, STYLES[style], ghost=0.15)
         photo = photograph(display, rng, MILD, qr_payload=qr)

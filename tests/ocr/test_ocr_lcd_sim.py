@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from firmware_sim.lcd import (
@@ -36,9 +38,6 @@ def test_another_seed_gives_another_image():
 
 
 def test_crops_are_stretched_to_the_fixed_export_size():
-    import cv2
-    import numpy as np
-
     sample = make_sample(1, 0, HARSH, styles=["bold"], crop=True)
     image = cv2.imdecode(np.frombuffer(sample.encoded, np.uint8), cv2.IMREAD_COLOR)
     assert image.shape[:2] == (31, 200)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import cv2
 import numpy as np
 import pytest
 
@@ -48,8 +49,6 @@ def test_display_box_lies_on_the_rendered_glass(photo_file):
 
 
 def test_reading_an_array_or_bytes_gives_the_same_result_as_the_file(photo_file):
-    import cv2
-
     path, _ = photo_file("slim", 1)
     data = path.read_bytes()
     from_array = read_display(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
