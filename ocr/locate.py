@@ -33,9 +33,8 @@ def display_candidates(bgr: np.ndarray) -> list[Candidate]:
     """Quadrilaterals shaped like a display, the likeliest first."""
     h, w = bgr.shape[:2]
     factor = min(1.0, SEARCH_SIDE / max(h, w))
-    small = cv2.resize(bgr, (max(1, round(w * factor)), max(1, round(h * factor))),
-                       interpolation=cv2.INTER_AREA) if factor < 1 else bgr
-    gray = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    # One channel first: shrinking it costs a third of shrinking the colour photo.
+    gray = _shrunk(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), factor)
     area = gray.shape[0] * gray.shape[1]
     found: list[Candidate] = []
     for sigma in (1.0, 2.5):
@@ -53,6 +52,14 @@ def display_candidates(bgr: np.ndarray) -> list[Candidate]:
             if quad is not None:
                 found.append(Candidate(quad / factor, _score(quad, area)))
     return _distinct(sorted(found, key=lambda c: -c.score))[:MAX_CANDIDATES]
+
+
+def _shrunk(image: np.ndarray, factor: float) -> np.ndarray:
+    if factor >= 1.0:
+        return image
+    h, w = image.shape[:2]
+    return cv2.resize(image, (max(1, round(w * factor)), max(1, round(h * factor))),
+                      interpolation=cv2.INTER_AREA)
 
 
 def _quad(contour: np.ndarray, area: float) -> np.ndarray | None:
@@ -140,9 +147,7 @@ def row_candidates(bgr: np.ndarray) -> list[Candidate]:
     """
     h, w = bgr.shape[:2]
     factor = min(1.0, ROW_SIDE / max(h, w))
-    small = cv2.resize(bgr, (max(1, round(w * factor)), max(1, round(h * factor))),
-                       interpolation=cv2.INTER_AREA) if factor < 1 else bgr
-    gray = brightest_channel(small)
+    gray = _shrunk(brightest_channel(bgr), factor)
     found: list[Candidate] = []
     for level in (1.0, 0.5):
         g = gray if level == 1.0 else cv2.resize(gray, None, fx=level, fy=level,
