@@ -108,6 +108,28 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--meter", action="append", help="only this serial (repeatable)")
     p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     p.set_defaults(run=_run_export)
+
+    p = sub.add_parser("read-photo", help="read the meter display in photos")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="one JSON object per line, per image")
+    p.set_defaults(run=_run_read_photo)
+
+    p = sub.add_parser("submit-photo", help="turn photos (one per tariff) or a QR code into a reading")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--serial", required=True, help="the meter's serial number")
+    p.add_argument("--account", required=True, help="the retailer account the meter belongs to")
+    p.add_argument("--model", default="", help="the meter model, when known")
+    p.add_argument("--tariffs", type=int, default=None,
+                   help="how many tariff registers the meter has (default: as many as were read)")
+    p.add_argument("--taken-at", default=None, metavar="ISO8601",
+                   help="when the photos were taken (default: the QR code's time, else now)")
+    p.add_argument("--config", help="site config (TOML) whose [collector] and [mqtt] say where "
+                                    "to publish")
+    p.add_argument("--stdout", action="store_true", help="print the reading as JSON instead of "
+                   "publishing it")
+    p.add_argument("--wait", type=float, default=30.0, metavar="S",
+                   help="how long to wait for the accounting side to confirm")
+    p.set_defaults(run=_run_submit_photo)
     return parser
 
 
@@ -314,6 +336,71 @@ async def _until_interrupted(job: Callable[[asyncio.Event], Awaitable[None]]) ->
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await job(stop)
+
+
+
+def _run_read_photo(args: argparse.Namespace) -> int:
+    """Exit 0 when every image was read confidently, 1 when some reading is doubtful (the
+    resident should send a better photo), 2 when some image could not be read at all."""
+    import json
+
+    from drivers.errors import ReadError
+    from ocr import read_display
+
+    status = 0
+    for image in args.images:
+        try:
+            read = read_display(image)
+        except ReadError as exc:
+            status = 2
+            if args.json:
+                print(json.dumps({"file": image, "ok": False, "error": exc.reason}))
+            print(f"meterlink read-photo: {image}: {exc.reason}", file=sys.stderr)
+            continue
+        if read.low_confidence:
+            status = max(status, 1)
+        if args.json:
+            print(json.dumps({"file": image, "ok": True, **read.to_dict()}))
+        else:
+            tariff = read.tariff.upper() if read.tariff else "-"
+            doubt = "  LOW CONFIDENCE: take a better photo" if read.low_confidence else ""
+            print(f"{image}: {read.text} kWh  {tariff}  confidence {read.confidence:.2f}{doubt}")
+    return status
+
+
+def _run_submit_photo(args: argparse.Namespace) -> int:
+    from collector.config import load_config
+    from collector.photo import reading_from_photos
+    from collector.reading import PayloadError, parse_time
+    from collector.sinks import broker_config, publishing
+
+    if not args.stdout and args.config is None:
+        raise ConfigError("say where the reading goes: --config site.toml (its [mqtt] table) "
+                          "or --stdout")
+    taken_at = None
+    if args.taken_at is not None:
+        try:
+            taken_at = parse_time(args.taken_at)
+        except PayloadError as exc:
+            raise ConfigError(str(exc), key="--taken-at") from exc
+    reading = reading_from_photos(args.images, serial=args.serial, account=args.account,
+                                  model=args.model, tariffs=args.tariffs, taken_at=taken_at)
+    if args.stdout:
+        print(reading.to_json())
+        return 0
+    config = load_config(args.config)
+    broker = broker_config(config)
+    with publishing(config, broker) as publisher:
+        asyncio.run(publisher.submit(reading))
+        try:
+            publisher.wait_for(lambda s: s.spooled == 0, timeout=args.wait)
+        except DeliveryError:
+            print(f"meterlink submit-photo: reading {reading.id} is spooled in "
+                  f"{broker.spool.path} and goes out on the next run", file=sys.stderr)
+            return 0
+    print(f"reading {reading.id} of meter {reading.meter.serial} delivered "
+          f"({', '.join(f'{k}={v // 1000}' for k, v in reading.energy_wh.items())} kWh)")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

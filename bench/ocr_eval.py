@@ -1,0 +1,242 @@
+"""Accuracy and speed of the display reader against two baselines, on one labelled folder.
+
+    python bench/ocr_eval.py DIR [--limit N] [--no-baselines] [--classifiers] [--second-opinion]
+
+DIR holds images and ``labels.csv`` (file, text[, tariff[, qr]]), as written by
+``python -m firmware_sim.lcd``. Prints one JSON object: for ``ours`` and for the baselines
+``ssocr`` (``-d -1 -T -c decimal``) and plain ``tesseract`` (``--psm 7``, digits whitelist),
+all run on the same images in the same run, each with
+
+- ``exact``: share of images whose text (digits and point) is read exactly, and for ours
+  ``exact_and_sure``: read exactly with a confidence at or above the low-confidence bar
+  (accepted without asking the resident for another photo),
+- ``digits``: share of digits right (1 - edit distance / digits shown),
+- ``tariff``: share of tariff marks right, where the label has one (ours only),
+- ``rejected``: share refused with a reason (ReadError), and ``confident_wrong``: how many
+  wrong readings came with a confidence at or above the low-confidence bar,
+- ``ms_median`` and ``ms_p95`` per photo, decoding included, on one core.
+
+``qr`` counts the QR codes labelled, decoded exactly, and decoded where none was labelled.
+``--classifiers`` adds ``ours:segments`` and ``ours:model``, the reader with one digit
+classifier alone (``ours`` uses both). ``--second-opinion`` adds ``ours+tesseract``: where ours refuses, tesseract reads the display
+region and its answer is taken; where ours is unsure, tesseract agreeing makes it sure. It
+shows whether tesseract earns a place.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_THREAD_LIMIT"):
+    os.environ.setdefault(_var, "1")  # one core, for the reader and the baselines alike
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from drivers.errors import ReadError  # noqa: E402
+from ocr import LOW_CONFIDENCE, read_display  # noqa: E402
+
+cv2.setNumThreads(1)
+_READING = re.compile(r"^\d{4,10}(\.\d{1,3})?$")
+
+
+@dataclass(frozen=True)
+class Label:
+    file: str
+    text: str
+    tariff: str
+    qr: str
+
+
+@dataclass
+class Tally:
+    """Running totals for one reader."""
+
+    exact: int = 0
+    exact_sure: int = 0
+    digit_errors: int = 0
+    digits: int = 0
+    tariff_right: int = 0
+    tariffs: int = 0
+    rejected: int = 0
+    confident_wrong: int = 0
+    seconds: list[float] = field(default_factory=list)
+
+    def add(self, label: Label, text: str | None, seconds: float, *, tariff: str | None = None,
+            confident: bool = False) -> None:
+        self.seconds.append(seconds)
+        truth = label.text.replace(".", "")
+        self.digits += len(truth)
+        if text is None:
+            self.rejected += 1
+            self.digit_errors += len(truth)
+        else:
+            self.exact += text == label.text
+            self.exact_sure += text == label.text and confident
+            self.digit_errors += min(len(truth), _edit_distance(text.replace(".", ""), truth))
+            if text != label.text and confident:
+                self.confident_wrong += 1
+        if label.tariff:
+            self.tariffs += 1
+            self.tariff_right += tariff == label.tariff
+
+    def summary(self, with_tariff: bool) -> dict[str, object]:
+        n = len(self.seconds)
+        ms = np.array(self.seconds) * 1000.0
+        out: dict[str, object] = {
+            "images": n,
+            "exact": round(self.exact / n, 4),
+            "digits": round(1 - self.digit_errors / max(1, self.digits), 4),
+            "rejected": round(self.rejected / n, 4),
+            "ms_median": round(float(np.median(ms)), 1),
+            "ms_p95": round(float(np.percentile(ms, 95)), 1),
+        }
+        if with_tariff:
+            out["exact_and_sure"] = round(self.exact_sure / n, 4)
+            out["tariff"] = round(self.tariff_right / self.tariffs, 4) if self.tariffs else None
+            out["confident_wrong"] = self.confident_wrong
+        return out
+
+
+def _edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def _labels(folder: Path, limit: int | None) -> list[Label]:
+    with open(folder / "labels.csv", newline="") as fh:
+        rows = [Label(r["file"], r["text"], r.get("tariff") or "", r.get("qr") or "")
+                for r in csv.DictReader(fh)]
+    return rows[:limit] if limit else rows
+
+
+def _ours(path: Path, classifier: str = "both"
+          ) -> tuple[str | None, str | None, bool, tuple | None, str | None]:
+    try:
+        read = read_display(path, classifier=classifier)  # type: ignore[arg-type]
+    except ReadError:
+        return None, None, False, None, None
+    return (read.text, read.tariff, not read.low_confidence, read.display_box,
+            read.qr.raw if read.qr else None)
+
+
+def _ssocr(path: Path) -> str | None:
+    done = subprocess.run(["ssocr", "-d", "-1", "-T", "-c", "decimal", str(path)],
+                          capture_output=True, text=True, timeout=30)
+    text = done.stdout.strip()
+    return text if done.returncode == 0 and text else None
+
+
+def _tesseract(path: Path) -> str | None:
+    done = subprocess.run(["tesseract", str(path), "stdout", "--psm", "7", "-c",
+                           "tessedit_char_whitelist=0123456789."],
+                          capture_output=True, text=True, timeout=30)
+    text = re.sub(r"\s+", "", done.stdout)
+    return text if done.returncode == 0 and text else None
+
+
+def _tesseract_region(path: Path, box: tuple | None, scratch: Path) -> str | None:
+    """Tesseract on the display region ours located (the whole image when it found none)."""
+    if box is None:
+        return _tesseract(path)
+    image = cv2.imread(str(path))
+    quad = np.array(box, np.float32)
+    x0, y0 = np.maximum(quad.min(axis=0).astype(int), 0)
+    x1, y1 = quad.max(axis=0).astype(int)
+    region = scratch / "region.png"
+    cv2.imwrite(str(region), image[y0:y1, x0:x1])
+    text = _tesseract(region)
+    return text if text and _READING.match(text) else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--no-baselines", action="store_true")
+    parser.add_argument("--classifiers", action="store_true",
+                        help="also report the reader with each digit classifier alone")
+    parser.add_argument("--second-opinion", action="store_true",
+                        help="also report ours with tesseract consulted where ours is unsure")
+    args = parser.parse_args(argv)
+    labels = _labels(args.folder, args.limit)
+    if not labels:
+        parser.error(f"{args.folder}/labels.csv lists no images")
+    baselines = not args.no_baselines
+    for tool in ("ssocr", "tesseract") if baselines or args.second_opinion else ():
+        if shutil.which(tool) is None:
+            parser.error(f"{tool} is not installed (apt-get install {tool}-ocr / ssocr)")
+    ours, ssocr, tess, second = Tally(), Tally(), Tally(), Tally()
+    alone = {"segments": Tally(), "model": Tally()}
+    qr = {"labelled": 0, "decoded": 0, "false": 0}
+    with tempfile.TemporaryDirectory() as scratch:
+        for label in labels:
+            path = args.folder / label.file
+            start = time.perf_counter()
+            text, tariff, confident, box, code = _ours(path)
+            elapsed = time.perf_counter() - start
+            ours.add(label, text, elapsed, tariff=tariff, confident=confident)
+            qr["labelled"] += bool(label.qr)
+            qr["decoded"] += bool(label.qr) and code == label.qr
+            qr["false"] += not label.qr and code is not None
+            if args.classifiers:
+                for name, tally in alone.items():
+                    start = time.perf_counter()
+                    a_text, a_tariff, a_conf, _, _ = _ours(path, name)
+                    tally.add(label, a_text, time.perf_counter() - start, tariff=a_tariff,
+                              confident=a_conf)
+            if args.second_opinion:
+                extra = 0.0
+                final, final_conf = text, confident
+                if text is None or not confident:
+                    start = time.perf_counter()
+                    opinion = _tesseract_region(path, box, Path(scratch))
+                    extra = time.perf_counter() - start
+                    # Refused: take tesseract's reading. Unsure: agreement makes it sure.
+                    if text is None and opinion is not None:
+                        final, final_conf = opinion, False
+                    elif opinion is not None and opinion == text:
+                        final_conf = True
+                second.add(label, final, elapsed + extra, tariff=tariff, confident=final_conf)
+            if baselines:
+                start = time.perf_counter()
+                s_text = _ssocr(path)
+                ssocr.add(label, s_text, time.perf_counter() - start)
+                start = time.perf_counter()
+                t_text = _tesseract(path)
+                tess.add(label, t_text, time.perf_counter() - start)
+    report: dict[str, object] = {"folder": str(args.folder), "ours": ours.summary(True)}
+    if args.classifiers:
+        for name, tally in alone.items():
+            report[f"ours:{name}"] = tally.summary(True)
+    if args.second_opinion:
+        report["ours+tesseract"] = second.summary(True)
+    if baselines:
+        report["ssocr"] = ssocr.summary(False)
+        report["tesseract"] = tess.summary(False)
+    report["qr"] = qr
+    report["low_confidence_bar"] = LOW_CONFIDENCE
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

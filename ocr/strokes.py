@@ -1,0 +1,113 @@
+"""Dark strokes on bright glass, and the blobs they form: shared by finding and reading.
+
+The stroke map is how much darker each pixel is than its local background (a morphological
+closing), relative to that background: colour casts, uneven light and the backlight colour
+drop out, and only features thinner than the closing kernel remain, which is what segments
+are. Blobs are its connected parts with a digit's segments stacked back together.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+Box = tuple[float, float, float, float]   # x, y, width, height
+
+
+def brightest_channel(bgr: np.ndarray) -> np.ndarray:
+    """Grey levels in 0..1 from the brightest channel: every backlight colour gives contrast there."""
+    b, g, r = cv2.split(bgr)
+    return cv2.max(cv2.max(b, g), r).astype(np.float32) * (1.0 / 255.0)
+
+
+def stroke_map(gray: np.ndarray, kernel: int) -> np.ndarray:
+    """Relative darkening against the local background: 0 on bare glass, toward 1 on ink."""
+    # The background is smooth, so it is estimated at half size, where a square closing
+    # (separable, unlike a disc) costs little, and blurred back up.
+    h, w = gray.shape
+    half = cv2.resize(gray, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+    k = odd(kernel / 2)
+    background = cv2.morphologyEx(half, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+    background = cv2.blur(background, (k // 2 + 1, k // 2 + 1))
+    background = cv2.resize(background, (w, h), interpolation=cv2.INTER_LINEAR)
+    background = np.maximum(background, gray)
+    stroke = np.clip((background - gray) / (background + 0.04), 0.0, 1.0)
+    return cv2.GaussianBlur(stroke, (0, 0), 1.0)
+
+
+def normalised(stroke: np.ndarray, size: float) -> np.ndarray:
+    """The stroke map divided by its local maximum, so a dim corner reads like a bright one."""
+    k = odd(size)
+    local = cv2.blur(cv2.dilate(stroke, np.ones((k, k), np.uint8)), (k, k))
+    floor = max(0.03, 0.3 * float(np.percentile(stroke[::3, ::3], 99.5)))
+    return stroke / np.maximum(local, floor)
+
+
+def digit_blobs(binary: np.ndarray, min_height: float, max_height: float, *,
+                max_aspect: float = 0.9) -> list[Box]:
+    """Bounding boxes of digit-like blobs: segments stacked together, frames and lines left out.
+
+    ``max_aspect`` is the widest a digit may be, in heights (a crop stretched sideways widens
+    its digits).
+    """
+    joined = cv2.morphologyEx(binary, cv2.MORPH_CLOSE,
+                              np.ones((odd(max(3.0, 0.04 * max_height)), 3), np.uint8))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    keep = ((stats[1:, 3] >= 0.3 * min_height) & (stats[1:, 3] <= max_height)
+            & (stats[1:, 2] <= max_aspect * max_height)
+            & (stats[1:, 4] >= max(6.0, 0.05 * min_height ** 2)))
+    pieces = [tuple(float(v) for v in row[:4]) for row in stats[1:][keep]]
+    return [b for b in stack_segments(pieces)  # type: ignore[arg-type]
+            if min_height <= b[3] <= max_height and b[2] <= max_aspect * b[3] + 4]
+
+
+def stack_segments(pieces: list[Box]) -> list[Box]:
+    """Join blobs stacked closely above each other: the segments of one digit, when the glass
+    leaves visible gaps between them. A legend above the digits sits further away."""
+    parent = list(range(len(pieces)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    order = sorted(range(len(pieces)), key=lambda i: pieces[i][0])
+    for pos, i in enumerate(order):
+        a = pieces[i]
+        for j in order[pos + 1:]:
+            b = pieces[j]
+            if b[0] >= a[0] + a[2]:
+                break
+            overlap = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
+            gap = max(a[1], b[1]) - min(a[1] + a[3], b[1] + b[3])
+            tallest = max(a[3], b[3])
+            if overlap >= 0.5 * min(a[2], b[2]) and -0.1 * tallest <= gap <= 0.15 * tallest:
+                parent[root(j)] = root(i)
+    groups: dict[int, list[Box]] = {}
+    for i, box in enumerate(pieces):
+        groups.setdefault(root(i), []).append(box)
+    out = []
+    for members in groups.values():
+        x0 = min(b[0] for b in members)
+        y0 = min(b[1] for b in members)
+        x1 = max(b[0] + b[2] for b in members)
+        y1 = max(b[1] + b[3] for b in members)
+        out.append((x0, y0, x1 - x0, y1 - y0))
+    return out
+
+
+def fit_line(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """Theil-Sen line (slope, intercept): one stray blob (a box, a glare spot) cannot tilt it."""
+    if len(xs) < 3 or np.ptp(xs) < 1:
+        return np.array([0.0, float(np.median(ys))])
+    i, j = np.triu_indices(len(xs), 1)
+    dx = xs[j] - xs[i]
+    ok = np.abs(dx) > 1e-6
+    slope = float(np.median((ys[j] - ys[i])[ok] / dx[ok]))
+    return np.array([slope, float(np.median(ys - slope * xs))])
+
+
+def odd(value: float) -> int:
+    v = max(3, int(round(value)))
+    return v if v % 2 else v + 1

@@ -1,0 +1,87 @@
+"""Round trips through real rendered photos: what the display shows is what the reader returns."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import cv2
+import numpy as np
+import pytest
+
+from drivers.errors import ReadError
+from firmware_sim.lcd import HARSH, HELD_OUT_STYLES, STYLES, make_sample
+from ocr import LOW_CONFIDENCE, read_display
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+@pytest.mark.parametrize("index", [0, 1])
+def test_photo_of_every_style_reads_back_its_text_and_tariff(photo_file, style, index):
+    path, sample = photo_file(style, index)
+    read = read_display(path)
+    assert (read.text, read.tariff) == (sample.text, sample.tariff)
+    assert not read.low_confidence
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_crop_of_every_style_reads_back_its_text(photo_file, style):
+    path, sample = photo_file(style, 0, crop=True)
+    read = read_display(path)
+    assert read.text == sample.text
+    assert read.tariff is None  # a crop of the digits shows no mark
+
+
+def test_value_is_exact_decimal_and_whole_watt_hours(photo_file):
+    path, sample = photo_file("classic", 3)
+    read = read_display(path)
+    assert read.value_kwh == Decimal(sample.text)
+    assert read.energy_wh == int(Decimal(sample.text) * 1000)
+    assert isinstance(read.energy_wh, int)
+    assert read.decimals == len(sample.text.partition(".")[2])
+
+
+def test_display_box_lies_on_the_rendered_glass(photo_file):
+    path, sample = photo_file("italic", 0)
+    read = read_display(path)
+    found = np.array(read.display_box).mean(axis=0)
+    truth = np.array(sample.display_quad)
+    width = np.linalg.norm(truth[1] - truth[0])
+    assert np.linalg.norm(found - truth.mean(axis=0)) < 0.15 * width
+
+
+def test_reading_an_array_or_bytes_gives_the_same_result_as_the_file(photo_file):
+    path, _ = photo_file("slim", 1)
+    data = path.read_bytes()
+    from_array = read_display(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
+    assert read_display(data) == read_display(path)
+    assert from_array.text == read_display(path).text
+
+
+def test_never_a_wrong_number_with_high_confidence_on_harsh_held_out_photos():
+    wrong = []
+    for index in range(24):
+        sample = make_sample(31, index, HARSH, styles=HELD_OUT_STYLES, qr_chance=0.2)
+        try:
+            read = read_display(sample.encoded)
+        except ReadError:
+            continue  # refusing is allowed; guessing is not
+        if read.text != sample.text and not read.low_confidence:
+            wrong.append((sample.name, sample.text, read.text, read.confidence))
+    assert wrong == []
+
+
+def test_never_a_wrong_number_with_high_confidence_on_harsh_squashed_crops():
+    wrong = []
+    for index in range(24):
+        sample = make_sample(32, index, HARSH, styles=sorted(STYLES), crop=True)
+        try:
+            read = read_display(sample.encoded)
+        except ReadError:
+            continue
+        if read.text != sample.text and read.confidence >= LOW_CONFIDENCE:
+            wrong.append((sample.name, sample.text, read.text, read.confidence))
+    assert wrong == []
+
+
+def test_reading_twice_gives_identical_results(photo_file):
+    path, _ = photo_file("bold", 2)
+    assert read_display(path) == read_display(path)
