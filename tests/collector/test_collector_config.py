@@ -1,11 +1,13 @@
 """Site config: a valid file parses into frozen sections; every mistake is one line naming where."""
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from collector.config import load_config, parse_config
 from drivers.errors import ConfigError
+from firmware_sim import load_sim_config
 
 GOOD = textwrap.dedent("""\
     [collector]
@@ -105,3 +107,13 @@ def test_missing_serial_is_required_when_the_model_has_no_serial_register(tmp_pa
 def test_unreadable_config_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read config"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_the_shipped_example_site_works_with_the_example_simulator():
+    root = Path(__file__).resolve().parents[2]
+    site = load_config(root / "collector" / "examples" / "site.toml")
+    sim = load_sim_config(root / "firmware_sim" / "examples" / "sim.toml")
+    (bus,) = site.buses
+    assert (bus.host, int(bus.port)) == (sim.host, sim.port)
+    assert {m.unit: m.model.model for m in site.meters} == {m.unit: m.regmap.model
+                                                           for m in sim.meters}
