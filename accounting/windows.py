@@ -9,7 +9,6 @@ by the calendar month (UTC).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from drivers.errors import ConfigError
+from drivers.tomlfile import parse_toml, read_text
 
 _FILE = "submission_windows.toml"
 
@@ -75,18 +75,11 @@ def shipped_windows() -> Mapping[str, Window]:
 
 
 def load_windows_file(path: Path) -> Mapping[str, Window]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc}", file=str(path)) from exc
-    return load_windows(text, file=str(path))
+    return load_windows(read_text(path), file=str(path))
 
 
 def load_windows(text: str, *, file: str) -> Mapping[str, Window]:
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(exc), file=file) from exc
+    data = parse_toml(text, file)
     regions = data.get("regions")
     if not isinstance(regions, dict) or not regions:
         raise ConfigError("no [regions.<code>] tables", file=file, key="regions")

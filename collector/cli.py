@@ -196,16 +196,12 @@ def _run_ingest(args: argparse.Namespace) -> int:
     import threading
 
     from accounting.ingest import IngestWorker
-    from drivers.tomlfile import parse_toml
+    from drivers.tomlfile import parse_toml, read_text
     from mqtt.config import BrokerConfig
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.config is not None:
-        try:
-            text = args.config.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read: {exc.strerror}", file=str(args.config)) from exc
-        table = parse_toml(text, str(args.config)).get("mqtt", {})
+        table = parse_toml(read_text(args.config), str(args.config)).get("mqtt", {})
         config = BrokerConfig.from_toml_table(table, file=str(args.config))
         if args.broker:
             url = BrokerConfig.from_url(args.broker)

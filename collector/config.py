@@ -42,7 +42,7 @@ from typing import Any, Literal, Mapping
 
 from drivers import RegisterMap, load_profile
 from drivers.errors import ConfigError
-from drivers.tomlfile import TomlLines, parse_toml
+from drivers.tomlfile import TomlLines, parse_toml, read_text
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -100,11 +100,7 @@ class SiteConfig:
 
 def load_config(path: str | Path) -> SiteConfig:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read config: {exc.strerror}", file=str(path)) from exc
-    return parse_config(text, file=str(path), base_dir=path.parent)
+    return parse_config(read_text(path), file=str(path), base_dir=path.parent)
 
 
 def parse_config(text: str, *, file: str = "<config>", base_dir: Path = Path(".")) -> SiteConfig:

@@ -28,7 +28,6 @@ float meets energy.
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from fractions import Fraction
 from importlib import resources
@@ -37,6 +36,7 @@ from typing import Any, Mapping
 
 from drivers.codec import TYPE_WORDS, WORD_ORDERS, RegisterType, WordOrder
 from drivers.errors import ConfigError
+from drivers.tomlfile import parse_toml, read_text
 
 QUANTITY = re.compile(
     r"^(energy\.(import|export)\.(total|t[1-4])"
@@ -141,18 +141,11 @@ def load_profile(name_or_path: str | Path, extra_dirs: tuple[Path, ...] = ()) ->
         else:
             known = ", ".join(list_profiles(extra_dirs))
             raise ConfigError(f"unknown meter model {str(name_or_path)!r} (known: {known})")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read profile: {exc.strerror}", file=str(path)) from exc
-    return parse_profile(text, file=str(path))
+    return parse_profile(read_text(path), file=str(path))
 
 
 def parse_profile(text: str, *, file: str = "<profile>") -> RegisterMap:
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(exc), file=file) from exc
+    doc = parse_toml(text, file)
     meter = _table(doc, "meter", file)
     _reject_unknown(meter, {"model", "title", "vendor", "document", "function", "word_order",
                             "max_registers", "max_gap"}, "meter", file)

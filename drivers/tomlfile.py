@@ -11,9 +11,18 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 from typing import Any
 
 from drivers.errors import ConfigError
+
+
+def read_text(path: Path) -> str:
+    """A config file's text; an unreadable file is a ``ConfigError`` naming it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from exc
 
 
 def parse_toml(text: str, file: str) -> dict[str, Any]:

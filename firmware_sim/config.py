@@ -19,7 +19,7 @@ from typing import Any, Mapping, TextIO
 
 from drivers.errors import ConfigError
 from drivers.profile import RegisterMap, load_profile
-from drivers.tomlfile import TomlLines, parse_toml
+from drivers.tomlfile import TomlLines, parse_toml, read_text
 from firmware_sim.clock import AcceleratedClock, ManualClock
 from firmware_sim.faults import Fault
 from firmware_sim.load import LoadProfile
@@ -90,11 +90,7 @@ def _meter(m: MeterConfig, config: SimConfig,
 
 def load_sim_config(path: str | Path) -> SimConfig:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from exc
-    return parse_sim_config(text, file=str(path), base=path.parent)
+    return parse_sim_config(read_text(path), file=str(path), base=path.parent)
 
 
 def parse_sim_config(text: str, *, file: str = "<sim.toml>", base: Path = Path(".")) -> SimConfig:

@@ -105,7 +105,7 @@ def test_missing_serial_is_required_when_the_model_has_no_serial_register(tmp_pa
 
 
 def test_unreadable_config_file_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="cannot read config"):
+    with pytest.raises(ConfigError, match="absent.toml: cannot read: No such file"):
         load_config(tmp_path / "absent.toml")
 
 

@@ -118,13 +118,13 @@ def test_profile_error_names_file_and_key(tmp_path: Path, text: str, key: str) -
     assert str(info.value).startswith(f"{path}: {key}: ")
 
 
-def test_toml_syntax_error_names_the_file(tmp_path: Path) -> None:
+def test_toml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "broken.toml"
     path.write_text(METER + "[[register]\n", encoding="utf-8")
     with pytest.raises(ConfigError) as info:
         load_profile(path)
     assert info.value.file == str(path)
-    assert str(info.value).startswith(f"{path}: ")
+    assert str(info.value).startswith(f"{path}:7: ")
 
 
 def test_unreadable_profile_names_the_file(tmp_path: Path) -> None:
