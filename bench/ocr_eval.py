@@ -16,7 +16,8 @@ all run on the same images in the same run, each with
   wrong readings came with a confidence at or above the low-confidence bar,
 - ``ms_median`` and ``ms_p95`` per photo, decoding included, on one core.
 
-``qr`` counts the QR codes labelled, decoded exactly, and decoded where none was labelled.
+``qr`` counts the QR codes labelled, decoded exactly (by ``read_display``, or by ``read_qr``
+where the digits could not be read), and decoded where none was labelled.
 ``locate`` (for photos whose labels carry ``field_quad``) measures finding alone: how often the
 top row image of ``ocr.locate.digit_rows`` (and any of the three it returns) holds the whole
 labelled reading field inside its height and width while the field fills at least 60 % of
@@ -53,7 +54,7 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from drivers.errors import ReadError  # noqa: E402
-from ocr import LOW_CONFIDENCE, read_display  # noqa: E402
+from ocr import LOW_CONFIDENCE, read_display, read_qr  # noqa: E402
 from ocr.locate import DigitRow, digit_rows, display_candidates  # noqa: E402
 from ocr.photo_file import load_photo  # noqa: E402
 
@@ -208,6 +209,13 @@ def _ours(path: Path, classifier: str = "both"
             read.qr.raw if read.qr else None)
 
 
+def _qr_alone(path: Path) -> str | None:
+    try:
+        return read_qr(path).raw
+    except ReadError:
+        return None
+
+
 def _ssocr(path: Path) -> str | None:
     done = subprocess.run(["ssocr", "-d", "-1", "-T", "-c", "decimal", str(path)],
                           capture_output=True, text=True, timeout=30)
@@ -266,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
             elapsed = time.perf_counter() - start
             ours.add(label, text, elapsed, tariff=tariff, confident=confident)
             qr["labelled"] += bool(label.qr)
+            if text is None:
+                code = _qr_alone(path)  # a photo whose digits cannot be read may still give its code
             qr["decoded"] += bool(label.qr) and code == label.qr
             qr["false"] += not label.qr and code is not None
             if label.field_quad is not None:
