@@ -1,12 +1,11 @@
 """The tariff mark: which register the display shows (``T1``, ``T2``, ``T3`` or ``TOTAL``).
 
 The mark is a short printed word at the left of the digit row, above it or beside it. It is
-found as the word of small blobs nearest the row's left end and compared with templates of
-``T1``, ``T2``, ``T3`` and ``TOTAL`` drawn at run time in three sans-serif stroke fonts, upright
-and italic (OpenCV's Hershey fonts: deterministic, no file, no download). When blur runs the
-letters together or breaks them so no word can be cut out, the templates are slid over the
-region instead and the digit after the T decides; that path never claims to be sure. A mark
-the reader is unsure of gets a low confidence, never a guess presented as certain.
+found as the word of small blobs nearest the row's left end, told apart by shape: ``TOTAL`` is
+a long word, ``T1``-``T3`` a short one whose second glyph is compared with templates of 1, 2
+and 3 drawn at run time in three stroke fonts (OpenCV's Hershey fonts: deterministic, no file,
+no download). A mark the reader is unsure of gets a low confidence, never a guess presented as
+certain.
 """
 
 from __future__ import annotations
@@ -19,11 +18,7 @@ import numpy as np
 
 from ocr.strokes import Box, brightest_channel, normalised, stroke_map
 
-# Sans-serif stroke fonts, upright and italic; the serif ones (COMPLEX, TRIPLEX) are left out
-# so that evaluating on displays printed in them measures fonts the reader has never seen.
-_TEMPLATE_FONTS = tuple(f | italic for f in (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX,
-                                             cv2.FONT_HERSHEY_PLAIN)
-                        for italic in (0, cv2.FONT_ITALIC))
+_TEMPLATE_FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_PLAIN)
 
 
 @dataclass(frozen=True)
@@ -65,104 +60,9 @@ def read_mark(bgr: np.ndarray, *, row_top: float, row_x0: float,
         if above or beside:
             glyphs.append((x, y, bw, bh))
     word = _nearest_word(glyphs, left, top)
-    named = _classify(stroke, word) if word is not None else None
-    # Blur may have run the letters together or broken them: then the templates are slid
-    # over the region instead of compared with a cut-out word.
-    return named if named is not None else _match(stroke, top, left, h)
-
-
-_CAP = 12.0            # the mark's capitals are compared this many pixels high …
-_CAP_SCALES = (0.8, 1.0, 1.25)   # … give or take: marks are printed larger or smaller
-_MATCH_SURE = 0.6
-
-
-def _match(stroke: np.ndarray, top: float, left: float, h: float) -> MarkRead | None:
-    """Slide every template over the places a mark may be (above the row's start, or left
-    of it) and name the mark whose best placement fits best.
-
-    No glyphs are cut out first: blur runs a small mark's letters together or breaks them
-    apart, and a word that cannot be cut cannot be compared. The digits themselves are
-    blanked so a 1 among them is not taken for the mark's. A mark named this way is never
-    sure (confidence at most ``_MATCH_SURE``): it names the likeliest register, and the
-    reading is flagged so the resident is asked for a sharper photo.
-    """
-    factor = _CAP / (0.3 * h)
-    region = cv2.resize(stroke, (max(1, round(stroke.shape[1] * factor)),
-                                 max(1, round(stroke.shape[0] * factor))), interpolation=cv2.INTER_AREA)
-    region[int(max(0, (top - 0.05 * h) * factor)):, int(max(0, (left - 0.1 * h) * factor)):] = 0.0
-    if float(region.max()) < 0.02:
+    if word is None:
         return None
-    # Where the mark is, and whether it is the long word or a T with a digit.
-    word: dict[str, tuple[float, tuple[int, int], np.ndarray]] = {}
-    for tariff, drawings in _scaled_templates().items():
-        for t in drawings:
-            if t.shape[0] > region.shape[0] or t.shape[1] > region.shape[1]:
-                continue
-            _, score, _, at = cv2.minMaxLoc(_ncc(region, t))
-            if tariff not in word or score > word[tariff][0]:
-                word[tariff] = (score, at, t)
-    if len(word) < len(_scaled_templates()):
-        return None
-    short = max(("t1", "t2", "t3"), key=lambda k: word[k][0])
-    total, tee = word["total"][0], word[short][0]
-    if total > tee:
-        confidence = float(np.clip((total - tee) / 0.1, 0.0, 1.0) * np.clip((total - 0.35) / 0.2, 0.0, 1.0))
-        return MarkRead("total", _MATCH_SURE * confidence) if confidence >= _UNREADABLE else None
-    # A T and a digit: the T matches alike in all three, so the digit alone decides.
-    _, (x, y), t = word[short]
-    half = t.shape[1] // 2
-    crop = region[max(0, y - 2):y + t.shape[0] + 2, max(0, x + half - 3):x + t.shape[1] + 3]
-    digit: dict[str, float] = {}
-    for tariff in ("t1", "t2", "t3"):
-        best = -1.0
-        for other in _scaled_templates()[tariff]:
-            part = other[:, other.shape[1] // 2:]
-            if part.shape[0] <= crop.shape[0] and part.shape[1] <= crop.shape[1] and \
-                    abs(part.shape[0] - t.shape[0]) <= 3:
-                best = max(best, float(_ncc(crop, part).max()))
-        digit[tariff] = best
-    ranked = sorted(digit.items(), key=lambda kv: -kv[1])
-    (name, first), (_, second) = ranked[0], ranked[1]
-    confidence = float(np.clip((first - second) / 0.1, 0.0, 1.0) * np.clip((tee - 0.35) / 0.2, 0.0, 1.0)
-                       * np.clip((tee - total) / 0.05, 0.0, 1.0))
-    if confidence < _UNREADABLE:
-        return None
-    return MarkRead(name, _MATCH_SURE * confidence)
-
-
-def _ncc(image: np.ndarray, template: np.ndarray) -> np.ndarray:
-    """Normalized cross-correlation; a window of nearly blank (or blanked) glass, whose
-    normalization would blow its speckle up to a perfect match, scores nothing."""
-    result = cv2.matchTemplate(image, template, cv2.TM_CCOEFF_NORMED)
-    th, tw = template.shape
-    total, squares = cv2.integral2(image, sdepth=cv2.CV_64F)[:2]
-
-    def window(s: np.ndarray) -> np.ndarray:
-        return s[th:, tw:] - s[:-th, tw:] - s[th:, :-tw] + s[:-th, :-tw]
-
-    n = th * tw
-    variance = window(squares) / n - (window(total) / n) ** 2
-    result[(variance < _MIN_VARIANCE) | ~np.isfinite(result)] = -1.0
-    return result
-
-
-_MIN_VARIANCE = 0.01 ** 2
-
-
-@lru_cache(maxsize=1)
-def _scaled_templates() -> dict[str, list[np.ndarray]]:
-    """The templates at the comparison sizes, blurred as a photographed mark is."""
-    out: dict[str, list[np.ndarray]] = {}
-    for tariff, drawings in _templates().items():
-        out[tariff] = []
-        for t in drawings:
-            for scale in _CAP_SCALES:
-                cap = _CAP * scale
-                size = (max(2, round(t.shape[1] * cap / t.shape[0])), max(2, round(cap)))
-                small = cv2.resize(t, size, interpolation=cv2.INTER_AREA)
-                out[tariff].append(cv2.copyMakeBorder(cv2.GaussianBlur(small, (0, 0), 0.7), 2, 2, 2, 2,
-                                                      cv2.BORDER_CONSTANT, value=0.0))
-    return out
+    return _classify(stroke, word)
 
 
 def _nearest_word(glyphs: list[Box], row_x0: float, row_top: float) -> list[Box] | None:

@@ -62,4 +62,3 @@ def test_surroundings_of_a_row_contain_the_row():
     around = row_surroundings(row)
     for corner in row.quad:
         assert cv2.pointPolygonTest(around.reshape(-1, 1, 2), tuple(map(float, corner)), False) > 0
-
