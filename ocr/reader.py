@@ -119,18 +119,16 @@ def _read_best(bgr: np.ndarray, classifier: Classifier) -> tuple[FieldRead, tupl
 
 def regions_to_try(bgr: np.ndarray) -> Iterator[tuple[np.ndarray, bool]]:
     """Quadrilaterals that may hold the display, likeliest first, each with whether it is the
-    whole image read as a field: the surroundings of the likeliest row of digits, then the
-    glass outlines (searched only if that row does not read), then the other rows."""
+    whole image read as a field: the glass outlines, then the surroundings of the rows of
+    digits (searched only when no glass reads confidently: a reflection's edge can cut the
+    glass outline, and faint glass can lose it)."""
     h, w = bgr.shape[:2]
     whole = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     if w / h >= _FIELD_ASPECT:
         yield whole, True
-    rows = digit_rows(bgr)
-    for row in rows[:1]:
-        yield row_surroundings(row), False
     for candidate in display_candidates(bgr)[:3]:
         yield candidate.quad, False
-    for row in rows[1:]:
+    for row in digit_rows(bgr):
         yield row_surroundings(row), False
     if w / h < _FIELD_ASPECT:
         yield whole, True
