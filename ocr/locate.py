@@ -1,6 +1,6 @@
 """Finding the display in a photo, and cutting it out upright.
 
-No per-meter set-up. Two searches, cheapest and likeliest first:
+No per-meter set-up. Two searches:
 
 - ``digit_rows``: the digits are the largest characters on a meter, in an evenly pitched row
   of similar dark blobs. Blobs of ink (darker than their local background, so glare, shade and
@@ -10,7 +10,8 @@ No per-meter set-up. Two searches, cheapest and likeliest first:
   of its image are documented on ``digit_rows``: it is what a line recognizer consumes.
 - ``display_candidates``: the glass of an LCD is a bright, flat rectangle inside a darker
   bezel, so its outline is a strong closed edge whose corners a perspective transform maps
-  back to a rectangle. Used when no row reads, e.g. when the digits are too faint to chain.
+  back to a rectangle. The reader tries these first and the rows' surroundings after them;
+  a reflection's edge can cut the outline, and faint glass can lose it.
 
 The reader tries regions in order and keeps the one whose digits it reads best, so a QR code,
 a label or the housing's own outline costs time, not a wrong reading.
