@@ -16,7 +16,13 @@ all run on the same images in the same run, each with
   wrong readings came with a confidence at or above the low-confidence bar,
 - ``ms_median`` and ``ms_p95`` per photo, decoding included, on one core.
 
-``qr`` counts the QR codes labelled, decoded exactly, and decoded where none was labelled.
+``qr`` counts the QR codes labelled, decoded exactly (by ``read_display``, or by ``read_qr``
+where the digits could not be read), and decoded where none was labelled.
+``locate`` (for photos whose labels carry ``field_quad``) measures finding alone: how often the
+top row image of ``ocr.locate.digit_rows`` (and any of the three it returns) holds the whole
+labelled reading field inside its height and width while the field fills at least 60 % of
+the height, how often the top glass candidate holds the field, and the milliseconds each
+search takes.
 ``--classifiers`` adds ``ours:segments`` and ``ours:model``, the reader with one digit
 classifier alone (``ours`` uses both). ``--second-opinion`` adds ``ours+tesseract``: where ours refuses, tesseract reads the display
 region and its answer is taken; where ours is unsure, tesseract agreeing makes it sure. It
@@ -48,7 +54,9 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from drivers.errors import ReadError  # noqa: E402
-from ocr import LOW_CONFIDENCE, read_display  # noqa: E402
+from ocr import LOW_CONFIDENCE, read_display, read_qr  # noqa: E402
+from ocr.locate import DigitRow, digit_rows, display_candidates  # noqa: E402
+from ocr.photo_file import load_photo  # noqa: E402
 
 cv2.setNumThreads(1)
 _READING = re.compile(r"^\d{4,10}(\.\d{1,3})?$")
@@ -60,6 +68,63 @@ class Label:
     text: str
     tariff: str
     qr: str
+    field_quad: np.ndarray | None = None
+
+
+@dataclass
+class LocateTally:
+    """How often finding alone gets the reading field right, and what it costs."""
+
+    photos: int = 0
+    row_top: int = 0
+    row_any: int = 0
+    glass_top: int = 0
+    row_seconds: list[float] = field(default_factory=list)
+    glass_seconds: list[float] = field(default_factory=list)
+
+    def add(self, path: Path, truth: np.ndarray) -> None:
+        bgr = load_photo(path)
+        start = time.perf_counter()
+        rows = digit_rows(bgr)
+        self.row_seconds.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        glass = display_candidates(bgr)
+        self.glass_seconds.append(time.perf_counter() - start)
+        self.photos += 1
+        held = [_row_holds(row, truth) for row in rows]
+        self.row_top += bool(held and held[0])
+        self.row_any += any(held)
+        self.glass_top += bool(glass and _quad_holds(glass[0].quad, truth))
+
+    def summary(self) -> dict[str, object]:
+        n = max(1, self.photos)
+        row_ms = np.array(self.row_seconds or [0.0]) * 1000
+        glass_ms = np.array(self.glass_seconds or [0.0]) * 1000
+        return {"photos": self.photos, "row_top": round(self.row_top / n, 4),
+                "row_any_of_3": round(self.row_any / n, 4), "glass_top": round(self.glass_top / n, 4),
+                "row_ms_median": round(float(np.median(row_ms)), 1),
+                "row_ms_p95": round(float(np.percentile(row_ms, 95)), 1),
+                "glass_ms_median": round(float(np.median(glass_ms)), 1)}
+
+
+def _row_holds(row: DigitRow, truth: np.ndarray) -> bool:
+    """The labelled field lies inside the row image (2 % slack in height) and fills at least
+    60 % of its height: the contract's digits-at-60 % with the field's padding and box."""
+    h, w = row.image.shape[:2]
+    to_row = cv2.getPerspectiveTransform(row.quad.astype(np.float32),
+                                         np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32))
+    f = cv2.perspectiveTransform(truth[None].astype(np.float32), to_row)[0]
+    y0, y1 = min(f[0, 1], f[1, 1]), max(f[2, 1], f[3, 1])
+    x0, x1 = min(f[0, 0], f[3, 0]), max(f[1, 0], f[2, 0])
+    return bool(y0 >= -0.02 * h and y1 <= 1.02 * h and x0 >= 0 and x1 <= w and y1 - y0 >= 0.6 * h)
+
+
+def _quad_holds(quad: np.ndarray, truth: np.ndarray) -> bool:
+    """The labelled field lies inside the quadrilateral (a glass candidate)."""
+    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
+    f = cv2.perspectiveTransform(truth[None].astype(np.float32),
+                                 cv2.getPerspectiveTransform(quad.astype(np.float32), unit))[0]
+    return bool(f.min() >= 0 and f.max() <= 1)
 
 
 @dataclass
@@ -123,9 +188,15 @@ def _edit_distance(a: str, b: str) -> int:
 
 def _labels(folder: Path, limit: int | None) -> list[Label]:
     with open(folder / "labels.csv", newline="") as fh:
-        rows = [Label(r["file"], r["text"], r.get("tariff") or "", r.get("qr") or "")
+        rows = [Label(r["file"], r["text"], r.get("tariff") or "", r.get("qr") or "",
+                      _quad(r.get("field_quad") or ""))
                 for r in csv.DictReader(fh)]
     return rows[:limit] if limit else rows
+
+
+def _quad(text: str) -> np.ndarray | None:
+    values = [float(v) for v in text.split()]
+    return np.array(values, np.float32).reshape(4, 2) if len(values) == 8 else None
 
 
 def _ours(path: Path, classifier: str = "both"
@@ -136,6 +207,13 @@ def _ours(path: Path, classifier: str = "both"
         return None, None, False, None, None
     return (read.text, read.tariff, not read.low_confidence, read.display_box,
             read.qr.raw if read.qr else None)
+
+
+def _qr_alone(path: Path) -> str | None:
+    try:
+        return read_qr(path).raw
+    except ReadError:
+        return None
 
 
 def _ssocr(path: Path) -> str | None:
@@ -187,6 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     ours, ssocr, tess, second = Tally(), Tally(), Tally(), Tally()
     alone = {"segments": Tally(), "model": Tally()}
     qr = {"labelled": 0, "decoded": 0, "false": 0}
+    locate = LocateTally()
     with tempfile.TemporaryDirectory() as scratch:
         for label in labels:
             path = args.folder / label.file
@@ -195,8 +274,12 @@ def main(argv: list[str] | None = None) -> int:
             elapsed = time.perf_counter() - start
             ours.add(label, text, elapsed, tariff=tariff, confident=confident)
             qr["labelled"] += bool(label.qr)
+            if text is None:
+                code = _qr_alone(path)  # a photo whose digits cannot be read may still give its code
             qr["decoded"] += bool(label.qr) and code == label.qr
             qr["false"] += not label.qr and code is not None
+            if label.field_quad is not None:
+                locate.add(path, label.field_quad)
             if args.classifiers:
                 for name, tally in alone.items():
                     start = time.perf_counter()
@@ -233,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         report["ssocr"] = ssocr.summary(False)
         report["tesseract"] = tess.summary(False)
     report["qr"] = qr
+    if locate.photos:
+        report["locate"] = locate.summary()
     report["low_confidence_bar"] = LOW_CONFIDENCE
     print(json.dumps(report, indent=2))
     return 0

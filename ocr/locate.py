@@ -1,10 +1,20 @@
 """Finding the display in a photo, and cutting it out upright.
 
-No per-meter set-up: the glass of an LCD is a bright, flat rectangle inside a darker bezel (or
-a darker one in a light housing), so its outline is a strong closed edge whose corners a
-perspective transform maps back to a rectangle. Candidates come from edge contours at two
-scales of smoothing; the reader tries them in order and keeps the one whose digits it reads
-best, so a QR code, a label or the housing's own outline costs time, not a wrong reading.
+No per-meter set-up. Two searches:
+
+- ``digit_rows``: the digits are the largest characters on a meter, in an evenly pitched row
+  of similar dark blobs. Blobs of ink (darker than their local background, so glare, shade and
+  the backlight's colour drop out) are chained into rows at two scales of an 800-pixel copy;
+  the best few rows are measured again in a strip where their digits are 32 pixels high (middle
+  line, height along the row, ends, slant) and cut out upright. ``DigitRow`` and the contract
+  of its image are documented on ``digit_rows``: it is what a line recognizer consumes.
+- ``display_candidates``: the glass of an LCD is a bright, flat rectangle inside a darker
+  bezel, so its outline is a strong closed edge whose corners a perspective transform maps
+  back to a rectangle. The reader tries these first and the rows' surroundings after them;
+  a reflection's edge can cut the outline, and faint glass can lose it.
+
+The reader tries regions in order and keeps the one whose digits it reads best, so a QR code,
+a label or the housing's own outline costs time, not a wrong reading.
 """
 
 from __future__ import annotations
@@ -14,7 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ocr.strokes import Box, brightest_channel, digit_blobs, fit_line, normalised, stroke_map
+from ocr.strokes import fit_line, odd
 
 SEARCH_SIDE = 640          # the photo is searched at this long side
 MIN_AREA = 0.01            # of the photo
@@ -134,77 +144,459 @@ def rectify(bgr: np.ndarray, quad: np.ndarray, height: int, *, inset: float = 0.
                                borderMode=cv2.BORDER_REPLICATE)
 
 
-ROW_SIDE = 800             # rows of digits are searched for at this long side …
-ROW_KERNEL = 15            # … with this closing, and again at half the size
+# --- the digit row, found directly -------------------------------------------------------
+
+ROW_HEIGHT = 48            # default height of a row image
+ROW_TOP = 0.2              # digit tops at this fraction of the row image's height …
+ROW_BASE = 0.8             # … and bases at this one
+ROW_SIDE = 1.2             # room left and right of the outermost digit-like blobs, in digit heights
+_FIND_SIDE = 640           # the photo is searched for rows at this long side
+_FIND_KERNEL = 21          # background closing there: wider than the thickest stroke
+_REFINE_HEIGHT = 32        # digits this high in the band where a row is measured
 
 
-def row_candidates(bgr: np.ndarray) -> list[Candidate]:
-    """Regions around rows of digit-like blobs, for when the glass outline cannot be seen.
+@dataclass(frozen=True)
+class DigitRow:
+    """A row of display digits cut out of a photo upright (see ``digit_rows``)."""
 
-    The digits are the largest row of similar dark blobs on the meter; a region around them
-    (room for the tariff mark above and the decimals and unit to the right) is cut out along
-    the row's own slant.
+    image: np.ndarray      # BGR uint8, ``height`` rows
+    quad: np.ndarray       # 4 x 2 float32: the photo region the image shows, clockwise from top left
+    digit_height: float    # full-size digits' height in photo pixels
+    slant: float           # shear removed (x shift per unit of height): italic glass and perspective
+    score: float
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """A row of similar blobs in the search image: their middle line and height."""
+
+    line: np.ndarray       # slope, intercept of the blobs' middles
+    height: float
+    x0: float
+    x1: float
+    score: float
+
+
+def _row_chains(bgr: np.ndarray) -> list[_Chain]:
+    """Rows of digit-like blobs in the photo (photo pixels), best first: searched at two
+    scales, so large digits broken by glare join up at the coarse one and small ones stay
+    apart at the fine one."""
+    gray, factor = _search_gray(bgr)
+    found: list[_Chain] = []
+    for level in range(2):
+        if level:
+            gray = cv2.pyrDown(gray)
+            factor *= 0.5
+        ink = _ink_map(gray, _FIND_KERNEL)
+        binary = _binary_ink(ink, 2 * _FIND_KERNEL)
+        blobs = _blobs(binary, 6.0 if level == 0 else 12.0, 0.5 * max(gray.shape))
+        for c in _blob_chains(blobs):
+            found.append(_Chain(np.array([c.line[0], c.line[1] / factor]), c.height / factor,
+                                c.x0 / factor, c.x1 / factor, c.score / factor ** 2))
+    found.sort(key=lambda c: -c.score)
+    kept: list[_Chain] = []
+    for c in found:
+        if not any(_same_row(c, k) for k in kept):
+            kept.append(c)
+    return kept
+
+
+def _same_row(a: _Chain, b: _Chain) -> bool:
+    overlap = min(a.x1, b.x1) - max(a.x0, b.x0)
+    x = (max(a.x0, b.x0) + min(a.x1, b.x1)) / 2
+    dy = abs((a.line[0] - b.line[0]) * x + a.line[1] - b.line[1])
+    return overlap > 0.5 * min(a.x1 - a.x0, b.x1 - b.x0) and dy < 0.5 * max(a.height, b.height)
+
+
+def _search_gray(bgr: np.ndarray) -> tuple[np.ndarray, float]:
+    """Grey photo at about ``_FIND_SIDE``: halved by pyramid (cheap, no aliasing) then resized."""
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if bgr.ndim == 3 else bgr
+    width = bgr.shape[1]
+    while max(gray.shape) >= 2 * _FIND_SIDE:
+        gray = cv2.pyrDown(gray)
+    if max(gray.shape) > _FIND_SIDE:
+        f = _FIND_SIDE / max(gray.shape)
+        gray = cv2.resize(gray, (max(1, round(gray.shape[1] * f)), max(1, round(gray.shape[0] * f))),
+                          interpolation=cv2.INTER_LINEAR)
+    return gray, gray.shape[1] / width
+
+
+def _ink_map(gray: np.ndarray, kernel: int) -> np.ndarray:
+    """Darkening relative to the local background (a closing at half size), 0..255 as uint8.
+
+    Relative, so a shaded corner and a glared one give their digits the same contrast.
     """
-    h, w = bgr.shape[:2]
-    factor = min(1.0, ROW_SIDE / max(h, w))
-    gray = _shrunk(brightest_channel(bgr), factor)
-    found: list[Candidate] = []
-    for level in (1.0, 0.5):
-        g = gray if level == 1.0 else cv2.resize(gray, None, fx=level, fy=level,
-                                                 interpolation=cv2.INTER_AREA)
-        stroke = stroke_map(g, ROW_KERNEL)
-        binary = ((normalised(stroke, 3 * ROW_KERNEL) > 0.45) & (stroke > 0.04)).astype(np.uint8)
-        blobs = digit_blobs(binary, 8.0, 4.0 * ROW_KERNEL)
-        for chain in _chains(blobs):
-            quad = _row_quad(chain) / (factor * level)
-            heights = [b[3] for b in chain]
-            found.append(Candidate(quad.astype(np.float32),
-                                   float(len(chain) * np.median(heights) / (factor * level))))
-    return _distinct(sorted(found, key=lambda c: -c.score))[:MAX_CANDIDATES]
+    h, w = gray.shape
+    half = cv2.resize(gray, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+    k = odd(kernel / 2)
+    background = cv2.morphologyEx(half, cv2.MORPH_CLOSE, np.ones((k, k), np.uint8))
+    background = cv2.resize(cv2.blur(background, (3, 3)), (w, h), interpolation=cv2.INTER_LINEAR)
+    background = cv2.max(background, gray)
+    return cv2.divide(cv2.subtract(background, gray), cv2.add(background, 10), scale=255.0)
 
 
-def _chains(blobs: list[Box]) -> list[list[Box]]:
-    """Sequences of blobs of similar height, each following the last closely to the right."""
-    ordered = sorted(blobs, key=lambda b: b[0])
-    used: set[int] = set()
-    chains = []
-    for start in range(len(ordered)):
-        if start in used:
+def _binary_ink(ink: np.ndarray, size: int) -> np.ndarray:
+    """Ink at least 45 % of the strongest nearby, and well above the photo's speckle (four
+    times the median darkening, which is noise on bare surfaces)."""
+    local = cv2.blur(cv2.dilate(ink, np.ones((size, size), np.uint8)), (size, size))
+    sample = ink[::4, ::4]
+    floor = max(10.0, 0.25 * float(np.percentile(sample, 99.7)), 4.0 * float(np.median(sample)) + 4)
+    strong = cv2.compare(ink, floor, cv2.CMP_GT)
+    relative = cv2.compare(ink.astype(np.uint16) * 100, local.astype(np.uint16) * 45, cv2.CMP_GT)
+    return cv2.bitwise_and(strong, relative) // 255
+
+
+def _blobs(binary: np.ndarray, min_h: float, max_h: float) -> np.ndarray:
+    """Digit-like blobs as rows of x, y, w, h, count: a digit's segments, parted by a faint
+    middle or by blur-thinned joints, stacked back together. Digits merged by blur (or by
+    the point between them) come as one wide blob with ``count`` digits in it."""
+    pieces = _pieces(binary, min_h, max_h)
+    if len(pieces) > _MAX_PIECES:  # a textured background: keep the biggest pieces
+        pieces = pieces[np.argsort(-pieces[:, 4])[:_MAX_PIECES]]
+    boxes = _stacked(pieces)
+    w, h = boxes[:, 2], boxes[:, 3]
+    fill = boxes[:, 4] / np.maximum(1.0, w * h)
+    single = (w <= 1.1 * h) & (w >= 0.08 * h) & (fill >= 0.12)
+    # A run of merged digits is half ink; a shadow beside a reflection is solid.
+    merged = (w > 1.1 * h) & (w <= 4.0 * h) & (fill >= 0.2) & (fill <= 0.7)
+    keep = (h >= min_h) & (h <= max_h) & (single | merged)
+    boxes = boxes[keep]
+    count = np.where(single[keep], 1.0, np.round(boxes[:, 2] / (0.72 * boxes[:, 3])))
+    return np.column_stack([boxes[:, :4], count])
+
+
+def _pieces(binary: np.ndarray, min_h: float, max_h: float) -> np.ndarray:
+    """Components as rows of x, y, w, h, area. One too big to be a digit (a frame round the
+    glass, a housing edge) is opened and labelled again, freeing digits that touch it; what
+    is left of it as lines is dropped."""
+    # The rows between a digit's upper and lower segments, thinned by blur, bridged.
+    binary = cv2.morphologyEx(binary, cv2.MORPH_CLOSE, np.ones((5, 1), np.uint8))
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    s = stats[1:].astype(np.float32)
+    big = (s[:, 3] > max_h) | (s[:, 2] > 6 * np.maximum(s[:, 3], min_h))
+    big &= s[:, 4] >= 0.5 * min_h ** 2
+    found = [s[~big & (s[:, 3] >= 0.3 * min_h) & (s[:, 4] >= 4)]]
+    for i in np.flatnonzero(big)[:_MAX_FRAMES]:
+        x, y, w, h = (int(v) for v in stats[i + 1, :4])
+        mask = (labels[y:y + h, x:x + w] == i + 1).astype(np.uint8)
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        _, _, sub, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
+        sub = sub[1:].astype(np.float32)
+        sub[:, 0] += x
+        sub[:, 1] += y
+        sw, sh = sub[:, 2], sub[:, 3]
+        # Digits, alone or run together; not the lines of the frame.
+        compact = (sw <= 4.5 * sh) & (sh <= 4.0 * sw) & (sh >= min_h) & (sh <= max_h)
+        found.append(sub[compact & (sub[:, 4] >= 0.1 * sw * sh)])
+    return np.concatenate(found)
+
+
+def _stacked(pieces: np.ndarray) -> np.ndarray:
+    """Pieces stacked closely above each other joined (``ocr.strokes.stack_segments``), as
+    rows of x, y, w, h, area."""
+    parent = list(range(len(pieces)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    order = np.argsort(pieces[:, 0])
+    x0, y0, w, h = (pieces[:, k] for k in range(4))
+    x1, y1 = x0 + w, y0 + h
+    for pos, i in enumerate(order):
+        for j in order[pos + 1:]:
+            if x0[j] >= x1[i]:
+                break
+            overlap = min(x1[i], x1[j]) - max(x0[i], x0[j])
+            gap = max(y0[i], y0[j]) - min(y1[i], y1[j])
+            tallest = max(h[i], h[j])
+            if overlap >= 0.5 * min(w[i], w[j]) and -0.1 * tallest <= gap <= 0.15 * tallest:
+                parent[root(int(j))] = root(int(i))
+    roots = np.array([root(i) for i in range(len(pieces))], np.int64)
+    out = []
+    for r in np.unique(roots):
+        m = roots == r
+        bx0, by0 = float(x0[m].min()), float(y0[m].min())
+        out.append((bx0, by0, float(x1[m].max()) - bx0, float(y1[m].max()) - by0,
+                    float(pieces[m, 4].sum())))
+    return np.array(out, np.float32).reshape(-1, 5)
+
+
+_MAX_PIECES = 400
+_MAX_FRAMES = 4
+
+
+def _blob_chains(blobs: np.ndarray) -> list[_Chain]:
+    """Sequences of blobs of similar height each closely following the last to the right
+    (a lost digit may leave a gap), three digits or more, as lines through their middles.
+
+    The digits are the largest characters on a meter, so a chain scores by the square of its
+    height. A row of digits is evenly pitched; a word of letters (a brand name) is not,
+    which lowers its score.
+    """
+    order = np.argsort(blobs[:, 0])
+    b = blobs[order]
+    n = len(b)
+    used = np.zeros(n, bool)
+    out: list[_Chain] = []
+    mid = b[:, 1] + b[:, 3] / 2
+    for start in range(n):
+        if used[start]:
             continue
         chain = [start]
         while True:
-            a = ordered[chain[-1]]
-            best, best_dx = None, None
-            for j in range(chain[-1] + 1, len(ordered)):
-                b = ordered[j]
-                dx = b[0] - (a[0] + a[2])
-                if dx > 1.2 * a[3]:
+            a = chain[-1]
+            ah = b[a, 3]
+            right = b[a, 0] + b[a, 2]
+            best, best_dx = -1, np.inf
+            for j in range(a + 1, n):
+                dx = b[j, 0] - right
+                if dx > 2.2 * ah:
                     break
-                dy = abs((b[1] + b[3] / 2) - (a[1] + a[3] / 2))
-                if dx >= -0.2 * a[3] and dy <= 0.45 * a[3] and 0.75 <= b[3] / a[3] <= 1.33:
-                    if best_dx is None or dx < best_dx:
-                        best, best_dx = j, dx
-            if best is None:
+                if dx < -0.25 * ah or used[j]:
+                    continue
+                if abs(mid[j] - mid[a]) <= 0.3 * ah and 0.75 <= b[j, 3] / ah <= 1.33 and dx < best_dx:
+                    best, best_dx = j, dx
+            if best < 0:
                 break
             chain.append(best)
-        if len(chain) >= 3:
-            used.update(chain)
-            chains.append([ordered[i] for i in chain])
-    return chains
+        members = b[chain]
+        digits = float(members[:, 4].sum())
+        if digits < 3:
+            continue
+        used[chain] = True
+        height = float(np.median(members[:, 3]))
+        xs = members[:, 0] + members[:, 2] / 2
+        line = fit_line(xs, members[:, 1] + members[:, 3] / 2)
+        out.append(_Chain(line, height, float(members[0, 0]),
+                          float(members[-1, 0] + members[-1, 2]),
+                          digits * height ** 2 * _evenness(members)))
+    return sorted(out, key=lambda c: -c.score)
 
 
-def _row_quad(chain: list[Box]) -> np.ndarray:
-    xs = np.array([b[0] + b[2] / 2 for b in chain])
-    ys = np.array([b[1] + b[3] / 2 for b in chain])
-    slope, intercept = fit_line(xs, ys)
-    height = float(np.median([b[3] for b in chain]))
-    along = np.array([1.0, slope]) / np.hypot(1.0, slope)
+def _evenness(members: np.ndarray) -> float:
+    """1 for blobs whose right edges sit on a regular pitch (digits, a 1 included), less
+    for the uneven widths and gaps of letters."""
+    single = members[members[:, 4] == 1]
+    if len(single) < 3:
+        return 0.8
+    rights = single[:, 0] + single[:, 2]
+    steps = np.diff(rights)
+    pitch = float(np.median(steps))
+    if pitch <= 0:
+        return 0.5
+    ratio = steps / pitch
+    off = np.abs(ratio - np.maximum(1, np.round(ratio)))
+    return float(np.clip(1.0 - 1.5 * np.median(off) - 0.5 * np.mean(off), 0.3, 1.0))
+
+
+def digit_rows(bgr: np.ndarray, *, height: int = ROW_HEIGHT, limit: int = 3) -> list[DigitRow]:
+    """The rows of display digits in a photo, cut out upright, the likeliest first.
+
+    Contract of each ``DigitRow.image`` (what a line recognizer is given):
+
+    - BGR ``uint8``, exactly ``height`` rows; the width follows the row's own proportions
+      (about ``6 * height`` for eight digits).
+    - Upright: the row runs left to right, horizontal, and upright strokes are upright —
+      rotation, perspective (the far end's smaller digits are scaled up to the same height)
+      and the glass's italic slant are taken out.
+    - Full-size digits' tops on row ``ROW_TOP * height`` and bases on ``ROW_BASE * height``
+      (to about ±5 % of the height); smaller decimals share the base, a box drawn round
+      decimals and the point fit inside the image, a tariff mark printed above the digits
+      mostly does not.
+    - ``ROW_SIDE`` digit heights of the display beyond the outermost digit-like blobs on
+      each side (glass, the bezel, a tariff mark or the unit printed beside the digits may
+      show there), so a digit the finder missed at either end is still in the picture.
+    - The colours are the photo's (no binarization): backlight, ghost segments, glare and
+      colour cast are the recognizer's to handle.
+
+    ``DigitRow.quad`` is the photo region shown (so the image is
+    ``cv2.warpPerspective(photo, getPerspectiveTransform(quad, corners of the image))``),
+    and ``digit_height`` the digits' height in photo pixels. Raises nothing: a photo without
+    digits gives an empty list, and the caller says why it cannot read.
+    """
+    pyramid = _Pyramid(bgr)
+    rows: list[DigitRow] = []
+    for chain in _row_chains(bgr)[:_REFINE_CANDIDATES]:
+        fit = _refine(pyramid, chain)
+        if fit is not None:
+            rows.append(fit)
+    rows.sort(key=lambda r: -r.score)
+    out: list[DigitRow] = []
+    for row in rows:
+        if all(np.abs(row.quad - k.quad).max() > 0.5 * row.digit_height for k in out):
+            out.append(_cut(pyramid, row, height))
+    return out[:limit]
+
+
+_REFINE_CANDIDATES = 4
+
+
+@dataclass(frozen=True)
+class _Band:
+    """An upright strip of the photo around a row, and the affine map back to the photo."""
+
+    gray: np.ndarray
+    to_photo: np.ndarray   # 2 x 3
+
+
+def _band(pyramid: _Pyramid, chain: _Chain, *, before: float, after: float, half: float) -> _Band:
+    """The strip along ``chain``'s middle line, digits ``_REFINE_HEIGHT`` high."""
+    m, b = float(chain.line[0]), float(chain.line[1])
+    along = np.array([1.0, m]) / np.hypot(1.0, m)
     across = np.array([-along[1], along[0]])
-    # Generous along the row: glare can hide digits at either end of the chain found.
-    x0 = chain[0][0] - 2.5 * height
-    x1 = chain[-1][0] + chain[-1][2] + 3.0 * height
-    p0 = np.array([x0, slope * x0 + intercept])
-    p1 = np.array([x1, slope * x1 + intercept])
-    up, down = 1.25 * height, 0.95 * height
-    return np.array([p0 - across * up, p1 - across * up, p1 + across * down, p0 + across * down],
-                    np.float32)
+    start = np.array([chain.x0, m * chain.x0 + b]) - along * before * chain.height
+    length = (chain.x1 - chain.x0) / along[0] + (before + after) * chain.height
+    scale = _REFINE_HEIGHT / chain.height
+    width, rows = max(8, int(length * scale)), max(8, int(2 * half * chain.height * scale))
+    origin = start - across * half * chain.height
+    to_photo = np.column_stack([along / scale, across / scale, origin]).astype(np.float64)
+    source, shrink = pyramid.for_scale(scale)
+    to_source = to_photo.copy()
+    to_source *= shrink
+    gray = cv2.warpAffine(source, to_source, (width, rows), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
+    if gray.ndim == 3:
+        gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY)
+    return _Band(gray, to_photo)
+
+
+class _Pyramid:
+    """The photo and its halvings, made once and only as far as a warp needs them: warping
+    straight from a much larger image would alias the strokes away."""
+
+    def __init__(self, bgr: np.ndarray) -> None:
+        self.levels = [bgr]
+
+    def for_scale(self, scale: float) -> tuple[np.ndarray, float]:
+        """The level to warp from at ``scale`` output pixels per photo pixel, and its size
+        relative to the photo."""
+        level = 0
+        while scale * 2 ** level < 0.5 and min(self.levels[level].shape[:2]) > 64:
+            level += 1
+            if level == len(self.levels):
+                self.levels.append(cv2.pyrDown(self.levels[-1]))
+        return self.levels[level], 0.5 ** level
+
+
+def _refine(pyramid: _Pyramid, chain: _Chain) -> DigitRow | None:
+    """Measure a candidate row where its digits are ``_REFINE_HEIGHT`` high: the blobs'
+    middle line, height (varying along the row under perspective), ends and slant."""
+    band = _band(pyramid, chain, before=2.0, after=3.0, half=1.1)
+    ink = _ink_map(band.gray, _FIND_KERNEL)
+    binary = _binary_ink(ink, 2 * _FIND_KERNEL)
+    blobs = _blobs(binary, 0.4 * _REFINE_HEIGHT, 1.8 * _REFINE_HEIGHT)
+    chains = _blob_chains(blobs)
+    if not chains:
+        return None
+    best = chains[0]
+    mid_y = band.gray.shape[0] / 2
+    members = blobs[(blobs[:, 3] >= 0.75 * best.height) & (blobs[:, 3] <= 1.33 * best.height)]
+    cx = members[:, 0] + members[:, 2] / 2
+    cy = members[:, 1] + members[:, 3] / 2
+    on = np.abs(cy - (best.line[0] * cx + best.line[1])) <= 0.3 * best.height
+    on &= (members[:, 0] >= best.x0 - 1) & (members[:, 0] + members[:, 2] <= best.x1 + 1)
+    members = members[on]
+    if len(members) < 2:
+        return None
+    xs = members[:, 0] + members[:, 2] / 2
+    heights = np.percentile(members[:, 3], 75)
+    # Under perspective the far end's digits are smaller: the height is a line too.
+    h_line = fit_line(xs, members[:, 3]) if len(members) >= 4 else np.array([0.0, heights])
+    h_line[1] += heights - float(np.median(h_line[0] * xs + h_line[1]))
+    middle = best.line
+    left, right = _ends(binary, middle, heights, best.x0, best.x1)
+    lean = _slant(ink, middle, h_line, left, right)
+    score = float(best.score / best.height ** 2) * chain.height * (1.0 if abs(mid_y - (
+        middle[0] * (best.x0 + best.x1) / 2 + middle[1])) < 0.6 * heights else 0.5)
+    # The row's corners in the band, upright strokes kept upright, then in the photo.
+    corners = []
+    for x, sign in ((left - ROW_SIDE * heights, -1), (right + ROW_SIDE * heights, -1),
+                    (right + ROW_SIDE * heights, 1), (left - ROW_SIDE * heights, 1)):
+        h = max(4.0, float(h_line[0] * x + h_line[1]))
+        y_mid = float(middle[0] * x + middle[1])
+        reach = 0.5 * h / (ROW_BASE - ROW_TOP)
+        corners.append((x - sign * lean * reach, y_mid + sign * reach))
+    pts = np.array(corners, np.float64)
+    quad = (pts @ band.to_photo[:, :2].T + band.to_photo[:, 2]).astype(np.float32)
+    return DigitRow(np.empty((0, 0, 3), np.uint8), quad, heights * chain.height / _REFINE_HEIGHT,
+                    lean, score)
+
+
+def _ends(binary: np.ndarray, middle: np.ndarray, height: float, x0: float, x1: float
+          ) -> tuple[float, float]:
+    """The row's ends: from the chain outward while ink keeps crossing the digits' middle
+    band with gaps narrower than a digit. Digits the blob finder lost (joined to a frame,
+    smaller or boxed decimals, a lit point) are inked there; bare glass is not."""
+    cols = np.arange(binary.shape[1], dtype=np.float32)
+    centre = middle[0] * cols + middle[1]
+    rows = np.arange(binary.shape[0], dtype=np.float32)[:, None]
+    band = np.abs(rows - centre[None, :]) <= 0.3 * height
+    inked = (binary.astype(bool) & band).sum(axis=0) >= 2
+    gap = 0.9 * height
+    left, right = x0, x1
+    for x in range(int(x0) - 1, -1, -1):
+        if x < left - gap:
+            break
+        if inked[x]:
+            left = float(x)
+    for x in range(int(x1), binary.shape[1]):
+        if x > right + gap:
+            break
+        if inked[x]:
+            right = float(x + 1)
+    return left, right
+
+
+def _slant(ink: np.ndarray, middle: np.ndarray, h_line: np.ndarray, x0: float, x1: float) -> float:
+    """The shear (x shift per unit of height, tops to the right positive) that makes the
+    digits' upright strokes sharpest in the column profile."""
+    h = float(np.median([h_line[0] * x + h_line[1] for x in (x0, x1)]))
+    y_mid = float(middle[0] * (x0 + x1) / 2 + middle[1])
+    r0, r1 = int(max(0, y_mid - h / 2)), int(min(ink.shape[0], y_mid + h / 2))
+    c0, c1 = int(max(0, x0 - 0.5 * h)), int(min(ink.shape[1], x1 + 0.5 * h))
+    zone = ink[r0:r1, c0:c1].astype(np.float32)
+    if zone.size == 0:
+        return 0.0
+    zone = (zone > 0.5 * float(zone.max())).astype(np.float32)
+    centre = (r1 - r0) / 2
+
+    def sharpness(lean: float) -> float:
+        m = np.array([[1.0, lean, -lean * centre], [0.0, 1.0, 0.0]], np.float32)
+        sheared = cv2.warpAffine(zone, m, (zone.shape[1], zone.shape[0]))
+        return float((sheared.sum(axis=0) ** 2).sum())
+
+    coarse = max(np.arange(-0.5, 0.51, 0.1), key=lambda v: sharpness(float(v)))
+    mid = max(np.arange(coarse - 0.06, coarse + 0.061, 0.03), key=lambda v: sharpness(float(v)))
+    return float(max((mid - 0.01, mid, mid + 0.01), key=lambda v: sharpness(float(v))))
+
+
+def _cut(pyramid: _Pyramid, row: DigitRow, height: int) -> DigitRow:
+    """The row's image, warped from the photo at ``height`` rows."""
+    quad = row.quad
+    width_px = (np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2
+    height_px = (np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2
+    width = max(8, int(round(height * width_px / height_px)))
+    source, shrink = pyramid.for_scale(height / height_px)
+    dest = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    matrix = cv2.getPerspectiveTransform((quad * shrink).astype(np.float32), dest)
+    image = cv2.warpPerspective(source, matrix, (width, height), flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_REPLICATE)
+    return DigitRow(image, quad, row.digit_height, row.slant, row.score)
+
+
+def row_surroundings(row: DigitRow, *, above: float = 0.6, below: float = 0.1, left: float = 1.0,
+                     right: float = 1.0) -> np.ndarray:
+    """The photo quadrilateral around a digit row with room (in digit heights) for what is
+    printed beside it: the tariff mark above or left of the digits, the unit right or below.
+    Perspective and slant are the row's own, so it can be cut out upright like a glass."""
+    h, w = row.image.shape[:2]
+    digit = (ROW_BASE - ROW_TOP) * h
+    rect = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    to_photo = cv2.getPerspectiveTransform(rect, row.quad.astype(np.float32))
+    grown = np.array([[-left * digit, -above * digit], [w + right * digit, -above * digit],
+                      [w + right * digit, h + below * digit], [-left * digit, h + below * digit]],
+                     np.float32)
+    return cv2.perspectiveTransform(grown[None], to_photo)[0]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
-from typing import Literal, Mapping
+from typing import Iterator, Literal, Mapping
 from urllib.parse import parse_qsl, urlsplit
 
 import cv2
@@ -28,7 +28,6 @@ from drivers.errors import ReadError
 REGISTER_KEYS = ("total", "t1", "t2", "t3", "t4")
 _SERIAL_KEYS = ("serial", "sn", "meter", "id")
 _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{3,31}$")
-_SEARCH_SIDE = 800
 
 
 @dataclass(frozen=True)
@@ -128,29 +127,52 @@ def _timestamp(value: str) -> datetime:
 def find_qr(bgr: np.ndarray) -> QrPayload | None:
     """The QR code in the photo, parsed; ``None`` when the photo shows none.
 
-    Codes are looked for on a reduced copy (cheap, and most photos have none) and decoded
-    from the full-resolution region around the one found, where its modules are sharpest.
+    Codes are looked for on a copy at most ``_SEARCH_SIDE`` pixels long (a code beside a
+    display has modules of two or three pixels there, fewer at smaller sizes and the finder
+    patterns are lost). The one found is decoded from the full-resolution photo, warped
+    square and upright by its corners with room for its quiet zone: first as it is, then
+    sharpened (blur and JPEG soften the module edges the decoder needs), then with contrast
+    equalized (shade and glare across the code).
     """
     h, w = bgr.shape[:2]
     gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
     factor = min(1.0, _SEARCH_SIDE / max(h, w))
     small = gray if factor == 1.0 else cv2.resize(
         gray, (round(w * factor), round(h * factor)), interpolation=cv2.INTER_AREA)
-    detector = cv2.QRCodeDetectorAruco()
     try:
-        found, corners = detector.detect(small)
+        found, corners = cv2.QRCodeDetectorAruco().detect(small)
         if not found or corners is None:
             return None
-        points = corners.reshape(-1, 2) / factor
-        margin = 0.3 * np.ptp(points, axis=0).max()
-        x0, y0 = np.maximum(points.min(axis=0) - margin, 0).astype(int)
-        x1, y1 = (points.max(axis=0) + margin).astype(int)
-        region = gray[y0:y1, x0:x1]
-        text, _, _ = detector.detectAndDecode(region)
-        if not text:
-            text, _, _ = cv2.QRCodeDetector().detectAndDecode(region)
+        square = _upright(gray, corners.reshape(-1, 2)[:4] / factor)
+        text = ""
+        for image in _renderings(square):
+            for decoder in (cv2.QRCodeDetector(), cv2.QRCodeDetectorAruco()):
+                text = decoder.detectAndDecode(image)[0]
+                if text:
+                    return parse_qr_payload(text)
     except cv2.error as exc:
         raise ReadError("the QR code could not be decoded: photograph it straight on") from exc
-    if not text:
-        return None
-    return parse_qr_payload(text)
+    return None
+
+
+_SEARCH_SIDE = 1024
+_SQUARE = 300          # side of the upright code that is decoded …
+_QUIET = 0.12          # … of which this much on each side is quiet zone
+
+
+def _upright(gray: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """The code warped square by its four detected corners, smooth (cubic) as it grows."""
+    m = _SQUARE * _QUIET
+    dest = np.array([[m, m], [_SQUARE - m, m], [_SQUARE - m, _SQUARE - m], [m, _SQUARE - m]],
+                    np.float32)
+    matrix = cv2.getPerspectiveTransform(corners.astype(np.float32), dest)
+    return cv2.warpPerspective(gray, matrix, (_SQUARE, _SQUARE), flags=cv2.INTER_CUBIC,
+                               borderMode=cv2.BORDER_REPLICATE)
+
+
+def _renderings(square: np.ndarray) -> Iterator[np.ndarray]:
+    """The upright code as it is, sharpened, and with its contrast equalized."""
+    sharp = cv2.addWeighted(square, 2.0, cv2.GaussianBlur(square, (0, 0), 2.0), -1.0, 0)
+    yield sharp
+    yield square
+    yield cv2.createCLAHE(2.0, (4, 4)).apply(square)

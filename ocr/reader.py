@@ -19,7 +19,7 @@ import numpy as np
 from drivers.errors import ReadError
 from ocr.digits import Classifier
 from ocr.field import WORK_HEIGHT, FieldRead, read_field
-from ocr.locate import display_candidates, rectify, row_candidates
+from ocr.locate import digit_rows, display_candidates, rectify, row_surroundings
 from ocr.photo_file import PhotoSource, load_photo
 from ocr.qr import QrPayload, find_qr
 
@@ -118,17 +118,18 @@ def _read_best(bgr: np.ndarray, classifier: Classifier) -> tuple[FieldRead, tupl
 
 
 def regions_to_try(bgr: np.ndarray) -> Iterator[tuple[np.ndarray, bool]]:
-    """Quadrilaterals that may hold the display, cheapest search first, each with whether it
-    is the whole image read as a field. The row search costs more than the glass search, so
-    it runs only when the glass candidates have been tried."""
+    """Quadrilaterals that may hold the display, likeliest first, each with whether it is the
+    whole image read as a field: the glass outlines, then the surroundings of the rows of
+    digits (searched only when no glass reads confidently: a reflection's edge can cut the
+    glass outline, and faint glass can lose it)."""
     h, w = bgr.shape[:2]
     whole = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     if w / h >= _FIELD_ASPECT:
         yield whole, True
     for candidate in display_candidates(bgr)[:3]:
         yield candidate.quad, False
-    for candidate in row_candidates(bgr)[:3]:
-        yield candidate.quad, False
+    for row in digit_rows(bgr):
+        yield row_surroundings(row), False
     if w / h < _FIELD_ASPECT:
         yield whole, True
 

@@ -62,10 +62,12 @@ CONDITIONS = {c.name: c for c in (MILD, HARSH)}
 
 @dataclass(frozen=True)
 class Photo:
-    """A photographed display and where the glass ended up in it."""
+    """A photographed display and where the glass and its reading field ended up in it."""
 
     rgb: np.ndarray                          # H x W x 3 uint8, before encoding
     display_quad: tuple[tuple[float, float], ...]  # glass corners, clockwise from top left
+    field_quad: tuple[tuple[float, float], ...]    # reading field's corners (digits, point,
+    #                                                decimals and their box), likewise
 
 
 _FACES = ((226, 228, 224), (200, 204, 206), (236, 230, 214), (70, 74, 78), (40, 42, 44),
@@ -107,9 +109,18 @@ def photograph(display: DisplayImage, rng: np.random.Generator, conditions: Cond
     alpha = (mask.astype(np.float32) / 255.0)[..., None]
     img = background * (1 - alpha) + warped.astype(np.float32) * alpha
     quad = cv2.perspectiveTransform(np.array([glass], np.float32), homography)[0]
+    f = display.field
+    gx, gy = glass[0]
+    field = ((gx + f.x, gy + f.y), (gx + f.x + f.w, gy + f.y), (gx + f.x + f.w, gy + f.y + f.h),
+             (gx + f.x, gy + f.y + f.h))
+    field_quad = cv2.perspectiveTransform(np.array([field], np.float32), homography)[0]
     digit_h = (glass[2][1] - glass[0][1]) * scale * 0.5
     img = _degrade(img, rng, conditions, digit_h, quad)
-    return Photo(img, tuple((float(x), float(y)) for x, y in quad))
+    return Photo(img, _corners(quad), _corners(field_quad))
+
+
+def _corners(quad: np.ndarray) -> tuple[tuple[float, float], ...]:
+    return tuple((float(x), float(y)) for x, y in quad)
 
 
 def crop_field(display: DisplayImage, rng: np.random.Generator, conditions: Conditions) -> np.ndarray:

@@ -19,7 +19,8 @@ import numpy as np
 from firmware_sim.lcd.camera import Conditions, crop_field, photograph
 from firmware_sim.lcd.display import BACKLIGHTS, STYLES, TARIFFS, LcdStyle, render_display
 
-LABEL_FIELDS = ("file", "text", "tariff", "qr")
+LABEL_FIELDS = ("file", "text", "tariff", "qr", "display_quad", "field_quad")
+Quad = tuple[tuple[float, float], ...]
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,8 @@ class Sample:
     tariff: str
     qr: str                  # the QR payload in the image, ``""`` when there is none
     style: str
-    display_quad: tuple[tuple[float, float], ...] | None = None   # glass corners; None for crops
+    display_quad: Quad | None = None   # glass corners in the image; None for crops
+    field_quad: Quad | None = None     # the reading field's corners (digits, point, decimals)
 
 
 def random_text(rng: np.random.Generator) -> str:
@@ -85,12 +87,12 @@ def make_sample(seed: int, index: int, conditions: Conditions, *,
         rgb = crop_field(display, rng, conditions)
         as_png = rng.random() < 0.5
         qr = ""
-        quad = None
+        quad = field_quad = None
         tariff_label = ""
     else:
         qr = qr_payload(rng, text, tariff) if rng.random() < qr_chance else ""
         photo = photograph(display, rng, conditions, qr_payload=qr or None)
-        rgb, quad = photo.rgb, photo.display_quad
+        rgb, quad, field_quad = photo.rgb, photo.display_quad, photo.field_quad
         as_png = False
         tariff_label = tariff
     bgr = np.ascontiguousarray(rgb[..., ::-1])
@@ -102,13 +104,19 @@ def make_sample(seed: int, index: int, conditions: Conditions, *,
         ext = "jpg"
     if not ok:
         raise RuntimeError(f"OpenCV could not encode sample {index}")
-    return Sample(f"{index:05d}.{ext}", buf.tobytes(), text, tariff_label, qr, style, quad)
+    return Sample(f"{index:05d}.{ext}", buf.tobytes(), text, tariff_label, qr, style, quad,
+                  field_quad)
 
 
 def write_set(outdir: Path, count: int, seed: int, conditions: Conditions, *,
               styles: Sequence[str | LcdStyle], crop: bool = False,
               qr_chance: float = 0.0) -> list[Sample]:
-    """Write ``count`` images and ``labels.csv`` (file, text, tariff, qr) into ``outdir``."""
+    """Write ``count`` images and ``labels.csv`` into ``outdir``.
+
+    The columns are file, text, tariff, qr, then the glass's and the reading field's corners
+    in the photo (``display_quad``, ``field_quad``: eight numbers ``x y`` clockwise from top
+    left, empty for crops), the ground truth a localization benchmark needs.
+    """
     unknown = [s for s in styles if isinstance(s, str) and s not in STYLES]
     if unknown:
         raise ValueError(f"unknown styles {unknown}; known: {', '.join(STYLES)}")
@@ -122,5 +130,10 @@ def write_set(outdir: Path, count: int, seed: int, conditions: Conditions, *,
         writer = csv.writer(fh)
         writer.writerow(LABEL_FIELDS)
         for s in samples:
-            writer.writerow((s.name, s.text, s.tariff, s.qr))
+            writer.writerow((s.name, s.text, s.tariff, s.qr, _quad_text(s.display_quad),
+                             _quad_text(s.field_quad)))
     return samples
+
+
+def _quad_text(quad: Quad | None) -> str:
+    return "" if quad is None else " ".join(f"{v:.1f}" for corner in quad for v in corner)

@@ -1,0 +1,64 @@
+"""Finding the digit row: what ``digit_rows`` promises a line recognizer, on real rendered photos."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from firmware_sim.lcd import MILD, STYLES, make_sample
+from ocr.locate import ROW_BASE, ROW_TOP, digit_rows, row_surroundings
+from ocr.photo_file import load_photo
+
+
+def _field_in_row(row, field_quad) -> np.ndarray:
+    h, w = row.image.shape[:2]
+    to_row = cv2.getPerspectiveTransform(row.quad, np.array([[0, 0], [w, 0], [w, h], [0, h]],
+                                                            np.float32))
+    return cv2.perspectiveTransform(np.array([field_quad], np.float32), to_row)[0]
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_top_row_image_holds_the_whole_reading_field_filling_its_height(style):
+    sample = make_sample(7, 0, MILD, styles=[style])
+    rows = digit_rows(load_photo(sample.encoded), height=48)
+    field = _field_in_row(rows[0], sample.field_quad)
+    h, w = rows[0].image.shape[:2]
+    assert field[:, 0].min() >= 0 and field[:, 0].max() <= w
+    assert field[:, 1].min() >= -0.02 * h and field[:, 1].max() <= 1.02 * h
+    assert np.ptp(field[:, 1]) >= 0.6 * h
+
+
+def test_row_image_has_the_requested_height_and_the_row_runs_level():
+    sample = make_sample(7, 1, MILD, styles=["italic"])
+    row = digit_rows(load_photo(sample.encoded), height=40)[0]
+    assert row.image.shape[0] == 40 and row.image.dtype == np.uint8
+    field = _field_in_row(row, sample.field_quad)
+    # Top and bottom edges of the field are level in the image: rotation and perspective gone.
+    assert abs(field[1, 1] - field[0, 1]) < 0.08 * 40
+    assert abs(field[2, 1] - field[3, 1]) < 0.08 * 40
+
+
+def test_digits_sit_between_the_contract_rows():
+    sample = make_sample(7, 2, MILD, styles=["classic"])
+    row = digit_rows(load_photo(sample.encoded), height=64)[0]
+    # The field box is the digits padded by 8 % of their height above and below.
+    field = _field_in_row(row, sample.field_quad)
+    pad = 0.08 / 1.16 * np.ptp(field[:, 1])
+    top, base = field[:, 1].min() + pad, field[:, 1].max() - pad
+    assert abs(top - ROW_TOP * 64) < 0.05 * 64
+    assert abs(base - ROW_BASE * 64) < 0.05 * 64
+
+
+def test_a_photo_without_digits_gives_no_rows():
+    rng = np.random.default_rng(3)
+    plain = cv2.GaussianBlur(rng.integers(90, 160, (480, 640, 3), dtype=np.uint8), (0, 0), 4)
+    assert digit_rows(plain) == []
+
+
+def test_surroundings_of_a_row_contain_the_row():
+    sample = make_sample(7, 3, MILD, styles=["boxed"])
+    row = digit_rows(load_photo(sample.encoded))[0]
+    around = row_surroundings(row)
+    for corner in row.quad:
+        assert cv2.pointPolygonTest(around.reshape(-1, 1, 2), tuple(map(float, corner)), False) > 0
