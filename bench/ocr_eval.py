@@ -23,8 +23,9 @@ top row image of ``ocr.locate.digit_rows`` (and any of the three it returns) hol
 labelled reading field inside its height and width while the field fills at least 60 % of
 the height, how often the top glass candidate holds the field, and the milliseconds each
 search takes.
-``--classifiers`` adds ``ours:segments`` and ``ours:model``, the reader with one digit
-classifier alone (``ours`` uses both). ``--second-opinion`` adds ``ours+tesseract``: where ours refuses, tesseract reads the display
+``--classifiers`` adds ``ours:line`` (the line recognizer alone), ``ours:cells`` (the cell
+reader alone) and ``ours:cells:segments`` and ``ours:cells:model`` (the cell reader with one
+digit classifier); ``ours`` uses the line recognizer checked by the cell reader. ``--second-opinion`` adds ``ours+tesseract``: where ours refuses, tesseract reads the display
 region and its answer is taken; where ours is unsure, tesseract agreeing makes it sure. It
 shows whether tesseract earns a place.
 """
@@ -199,10 +200,10 @@ def _quad(text: str) -> np.ndarray | None:
     return np.array(values, np.float32).reshape(4, 2) if len(values) == 8 else None
 
 
-def _ours(path: Path, classifier: str = "both"
+def _ours(path: Path, classifier: str = "both", method: str = "both"
           ) -> tuple[str | None, str | None, bool, tuple | None, str | None]:
     try:
-        read = read_display(path, classifier=classifier)  # type: ignore[arg-type]
+        read = read_display(path, classifier=classifier, method=method)  # type: ignore[arg-type]
     except ReadError:
         return None, None, False, None, None
     return (read.text, read.tariff, not read.low_confidence, read.display_box,
@@ -251,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--classifiers", action="store_true",
-                        help="also report the reader with each digit classifier alone")
+                        help="also report the line recognizer alone, the cell reader alone, "
+                             "and the cell reader with each digit classifier alone")
     parser.add_argument("--second-opinion", action="store_true",
                         help="also report ours with tesseract consulted where ours is unsure")
     args = parser.parse_args(argv)
@@ -263,7 +265,10 @@ def main(argv: list[str] | None = None) -> int:
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not installed (apt-get install {tool}-ocr / ssocr)")
     ours, ssocr, tess, second = Tally(), Tally(), Tally(), Tally()
-    alone = {"segments": Tally(), "model": Tally()}
+    # name → (cell classifier, method)
+    variants = {"line": ("both", "line"), "cells": ("both", "cells"),
+                "cells:segments": ("segments", "cells"), "cells:model": ("model", "cells")}
+    alone = {name: Tally() for name in variants}
     qr = {"labelled": 0, "decoded": 0, "false": 0}
     locate = LocateTally()
     with tempfile.TemporaryDirectory() as scratch:
@@ -283,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.classifiers:
                 for name, tally in alone.items():
                     start = time.perf_counter()
-                    a_text, a_tariff, a_conf, _, _ = _ours(path, name)
+                    a_text, a_tariff, a_conf, _, _ = _ours(path, *variants[name])
                     tally.add(label, a_text, time.perf_counter() - start, tariff=a_tariff,
                               confident=a_conf)
             if args.second_opinion:

@@ -1,22 +1,38 @@
 """The tariff mark: which register the display shows (``T1``, ``T2``, ``T3`` or ``TOTAL``).
 
-The mark is a short printed word at the left of the digit row, above it or beside it. It is
-found as the word of small blobs nearest the row's left end, told apart by shape: ``TOTAL`` is
-a long word, ``T1``-``T3`` a short one whose second glyph is compared with templates of 1, 2
-and 3 drawn at run time in three stroke fonts (OpenCV's Hershey fonts: deterministic, no file,
-no download). A mark the reader is unsure of gets a low confidence, never a guess presented as
-certain.
+The mark is a short printed word at the left of the digit row, above it or beside it, a few
+pixels high in a phone photo. Two readers:
+
+- ``classify_mark_windows``: a small convolutional network (``models/marks.npz``, trained on
+  rendered photos by ``bench/train_ocr_marks.py``, run in numpy by ``ocr.convnet``) looks at
+  the window ``mark_window`` cuts at the start of a digit row and names the mark, or says
+  there is none.
+- ``read_mark``: the word of small blobs nearest the row's left end, told apart by shape:
+  ``TOTAL`` is a long word, ``T1``-``T3`` a short one whose second glyph is compared with
+  templates of 1, 2 and 3 drawn at run time in three stroke fonts (OpenCV's Hershey fonts).
+
+A mark either is unsure of gets a low confidence, never a guess presented as certain.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
 
+from ocr.convnet import load, softmax
+from ocr.locate import ROW_BASE, ROW_SIDE, ROW_TOP, DigitRow
 from ocr.strokes import Box, brightest_channel, normalised, stroke_map
+
+MODEL_PATH = Path(__file__).resolve().parent / "models" / "marks.npz"
+MARK_H, MARK_W = 48, 104         # the window the mark network sees
+MARK_CLASSES = ("none", "t1", "t2", "t3", "total")
+# The window around a row's start, in digit heights from the first digit's top-left corner:
+# room for a mark printed above the digits or left of them.
+_WINDOW = (-2.4, 1.6, -0.8, 1.0)    # left, right, top, bottom
 
 _TEMPLATE_FONTS = (cv2.FONT_HERSHEY_SIMPLEX, cv2.FONT_HERSHEY_DUPLEX, cv2.FONT_HERSHEY_PLAIN)
 
@@ -139,4 +155,44 @@ def _templates() -> dict[str, list[np.ndarray]]:
                 ys, xs = np.nonzero(canvas)
                 out[tariff].append(canvas[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
                                    .astype(np.float32) / 255.0)
+    return out
+
+
+def mark_window(bgr: np.ndarray, row: DigitRow) -> np.ndarray:
+    """The photo around the start of a digit row, upright, as the mark network sees it
+    (``MARK_H × MARK_W`` grey, glass at 0, ink toward -1)."""
+    h, w = row.image.shape[:2]
+    digit = (ROW_BASE - ROW_TOP) * h
+    x0, top = ROW_SIDE * digit, ROW_TOP * h
+    left, right, up, down = _WINDOW
+    corners = np.array([[x0 + left * digit, top + up * digit], [x0 + right * digit, top + up * digit],
+                        [x0 + right * digit, top + down * digit], [x0 + left * digit, top + down * digit]],
+                       np.float32)
+    to_photo = cv2.getPerspectiveTransform(
+        np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32), row.quad.astype(np.float32))
+    quad = cv2.perspectiveTransform(corners[None], to_photo)[0]
+    # Warped at four times the size and shrunk by area, so a large photo does not alias.
+    big = np.array([[0, 0], [4 * MARK_W, 0], [4 * MARK_W, 4 * MARK_H], [0, 4 * MARK_H]], np.float32)
+    warped = cv2.warpPerspective(bgr, cv2.getPerspectiveTransform(quad, big),
+                                 (4 * MARK_W, 4 * MARK_H), flags=cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)
+    grey = cv2.resize(brightest_channel(warped), (MARK_W, MARK_H), interpolation=cv2.INTER_AREA)
+    glass = float(np.percentile(grey, 60))
+    ink = float(np.percentile(grey, 2))
+    return np.clip((grey - glass) / max(glass - ink, 0.04), -1.5, 1.0).astype(np.float32)
+
+
+def classify_mark_windows(windows: list[np.ndarray]) -> list[MarkRead | None]:
+    """The mark network's answer for each window: ``None`` where it sees no mark or cannot
+    name one (below ``_UNREADABLE``); otherwise the tariff with its probability."""
+    if not windows:
+        return []
+    logits = load(MODEL_PATH).logits(np.stack(windows)).mean(axis=(2, 3))
+    out: list[MarkRead | None] = []
+    for probs in softmax(logits, axis=1):
+        best = int(probs.argmax())
+        if best == 0 or probs[best] < _UNREADABLE:
+            out.append(None)
+        else:
+            out.append(MarkRead(MARK_CLASSES[best], float(probs[best])))
     return out

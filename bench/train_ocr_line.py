@@ -1,0 +1,257 @@
+"""Train the line recognizer shipped in ``ocr/models/line.npz`` from rendered photos.
+
+    pip install -e '.[train]'                  # PyTorch, for training only
+    python bench/train_ocr_line.py data  --photos 16000 --workers 2 --out /tmp/line-data.npz
+    python bench/train_ocr_line.py train --data /tmp/line-data.npz [--epochs 7]
+
+Reproducible: photos come from ``firmware_sim.lcd`` with a fixed seed (``TRAIN_SEED``, never
+used by the evaluation sets), in the styles the reader was tuned on and, for every other
+photo, one of them with its proportions and glyph forms varied; half under mild and half
+under harsh conditions, a quarter of them crops. The held-out styles are never used.
+
+Each photo goes through ``ocr.locate.digit_rows`` as the reader does, so the network learns
+rows as the finder cuts them: the row that holds the labelled reading field is a positive
+example, a row far from it (a label, the brand, a QR code) an example of "no reading" (empty
+text), and a row cut from the labelled field itself with its edges jittered one more
+positive, for rows the finder places a little off. Crops are read whole.
+
+Training uses PyTorch's CTC loss on CPU with a fixed seed; the weights are exported by
+``bench/torch_export.py`` for the numpy forward pass in ``ocr.convnet``.
+Prints a JSON summary with the held-back row accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from firmware_sim.lcd import HARSH, MILD, TUNING_STYLES, Sample, make_sample  # noqa: E402
+from ocr.line import ALPHABET, LINE_H, LINE_W, MODEL_PATH, line_input  # noqa: E402
+from ocr.locate import ROW_BASE, ROW_HEIGHT, ROW_SIDE, ROW_TOP, DigitRow, digit_rows  # noqa: E402
+from ocr.photo_file import load_photo  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from torch_export import export  # noqa: E402
+from train_ocr_digits import varied_style  # noqa: E402
+
+TRAIN_SEED = 90_017
+MAX_TEXT = 16
+
+
+def _inside(quad: np.ndarray, point: np.ndarray, margin: float) -> bool:
+    contour = quad.reshape(-1, 1, 2).astype(np.float32)
+    return cv2.pointPolygonTest(contour, (float(point[0]), float(point[1])), True) >= -margin
+
+
+def field_row(bgr: np.ndarray, field: np.ndarray, rng: np.random.Generator) -> DigitRow:
+    """The row the finder would cut around the labelled field, edges jittered."""
+    tl, tr, br, bl = field
+    height = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
+    width = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
+    digit = height / 1.16
+    row_h = digit / (ROW_BASE - ROW_TOP)
+    side = ROW_SIDE * digit * rng.uniform(0.6, 1.3, 2)
+    top = (row_h - height) / 2 + rng.uniform(-0.08, 0.08) * row_h
+    bottom = (row_h - height) / 2 + rng.uniform(-0.08, 0.08) * row_h
+    unit = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
+    to_photo = cv2.getPerspectiveTransform(unit, field.astype(np.float32))
+    grown = np.array([[-side[0], -top], [width + side[1], -top],
+                      [width + side[1], height + bottom], [-side[0], height + bottom]], np.float32)
+    grown += rng.normal(0, 0.03 * digit, grown.shape).astype(np.float32)
+    quad = cv2.perspectiveTransform(grown[None], to_photo)[0]
+    out_w = max(8, int(round(ROW_HEIGHT * (width + side.sum()) / (height + top + bottom))))
+    dest = np.array([[0, 0], [out_w, 0], [out_w, ROW_HEIGHT], [0, ROW_HEIGHT]], np.float32)
+    matrix = cv2.getPerspectiveTransform(quad, dest)
+    image = cv2.warpPerspective(bgr, matrix, (out_w, ROW_HEIGHT), flags=cv2.INTER_AREA,
+                                borderMode=cv2.BORDER_REPLICATE)
+    return DigitRow(image, quad, float(digit), 0.0, 1.0)
+
+
+def training_sample(index: int) -> Sample:
+    """Training photo ``index``: mild or harsh, tuning styles (varied for odd indices),
+    a quarter of them crops."""
+    conditions = MILD if index % 2 == 0 else HARSH
+    styles = [*TUNING_STYLES, varied_style(index)] if index % 2 else list(TUNING_STYLES)
+    return make_sample(TRAIN_SEED, index, conditions, styles=styles, crop=index % 4 == 0,
+                       qr_chance=0.2)
+
+
+def matched_rows(bgr: np.ndarray, field: np.ndarray) -> tuple[list[DigitRow], list[DigitRow]]:
+    """The rows ``digit_rows`` finds that hold the labelled field, and those far from it
+    (rows that overlap it only in part are neither)."""
+    centre = field.mean(axis=0)
+    digit = np.linalg.norm(field[3] - field[0]) / 1.16
+    holding, apart = [], []
+    for row in digit_rows(bgr):
+        if 0.75 < row.digit_height / digit < 1.33 and \
+                all(_inside(row.quad, corner, 0.25 * digit) for corner in field):
+            holding.append(row)
+        elif not _inside(row.quad, centre, 1.5 * digit) and \
+                not any(_inside(field, corner, 0.5 * digit) for corner in row.quad):
+            apart.append(row)
+    return holding, apart
+
+
+def rows_of(index: int) -> list[tuple[np.ndarray, str]]:
+    """Network inputs and their texts from training photo ``index``."""
+    sample = training_sample(index)
+    bgr = load_photo(sample.encoded)
+    if sample.field_quad is None:
+        return [(line_input(bgr), sample.text)]
+    rng = np.random.default_rng([TRAIN_SEED, index, 2])
+    field = np.array(sample.field_quad, np.float32)
+    out = [(line_input(field_row(bgr, field, rng).image), sample.text)]
+    holding, apart = matched_rows(bgr, field)
+    out += [(line_input(row.image), sample.text) for row in holding]
+    out += [(line_input(row.image), "") for row in apart if rng.random() < 0.5]
+    return out
+
+
+def make_data(photos: int, workers: int, out: Path) -> None:
+    started = time.perf_counter()
+    inputs: list[np.ndarray] = []
+    texts: list[str] = []
+    with ProcessPoolExecutor(workers) as pool:
+        for rows in pool.map(rows_of, range(photos), chunksize=16):
+            for image, text in rows:
+                inputs.append(image.astype(np.float16))
+                texts.append(text)
+    np.savez_compressed(out, x=np.stack(inputs), text=np.array(texts))
+    print(json.dumps({"photos": photos, "rows": len(texts),
+                      "empty": sum(1 for t in texts if not t),
+                      "seconds": round(time.perf_counter() - started, 1), "out": str(out)}))
+
+
+def _network():
+    import torch.nn as nn
+
+    def block(cin: int, cout: int, kernel: tuple[int, int], pool: tuple[int, int] | None):
+        pad = (kernel[0] // 2, kernel[1] // 2)
+        layers = [nn.Conv2d(cin, cout, kernel, padding=pad, bias=False), nn.BatchNorm2d(cout),
+                  nn.ReLU()]
+        if pool:
+            layers.append(nn.MaxPool2d(pool))
+        return layers
+
+    classes = 1 + len(ALPHABET)
+    return nn.Sequential(
+        *block(1, 16, (3, 3), (2, 2)),           # 16 × 128
+        *block(16, 32, (3, 3), (2, 2)),          # 8 × 64
+        *block(32, 48, (3, 3), None),
+        *block(48, 64, (3, 3), (2, 1)),          # 4 × 64
+        nn.Conv2d(64, 96, (LINE_H // 8, 3), padding=(0, 1), bias=False),   # 1 × 64
+        nn.BatchNorm2d(96), nn.ReLU(),
+        *block(96, 96, (1, 5), None),
+        nn.Conv2d(96, classes, (1, 1)),
+    )
+
+
+def _augment(batch, generator):
+    """Contrast, offset, horizontal scale and noise: what other photos do to a row."""
+    import torch
+    import torch.nn.functional as F
+
+    n = batch.shape[0]
+    gain = torch.empty(n, 1, 1, 1).uniform_(0.6, 1.4, generator=generator)
+    offset = torch.empty(n, 1, 1, 1).uniform_(-0.2, 0.2, generator=generator)
+    x = batch * gain + offset
+    stretch = float(torch.empty(1).uniform_(0.8, 1.2, generator=generator))
+    width = int(LINE_W * stretch)
+    x = F.interpolate(x, size=(LINE_H, width), mode="bilinear", align_corners=False)
+    if width >= LINE_W:
+        x = x[..., :LINE_W]
+    else:
+        x = F.pad(x, (0, LINE_W - width))
+    x = x + 0.08 * torch.randn(x.shape, generator=generator)
+    return x
+
+
+def train(data: Path, epochs: int, out: Path) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(TRAIN_SEED)
+    torch.set_num_threads(2)
+    generator = torch.Generator().manual_seed(TRAIN_SEED)
+    with np.load(data) as d:
+        x = torch.from_numpy(d["x"].astype(np.float32))[:, None]
+        texts = [str(t) for t in d["text"]]
+    targets = [torch.tensor([ALPHABET.index(c) + 1 for c in t], dtype=torch.long) for t in texts]
+    n = len(texts)
+    order = torch.randperm(n, generator=generator)
+    held = order[: min(max(200, n // 20), n // 5)]
+    train_idx = order[len(held):]
+    net = _network()
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
+    steps = epochs * ((len(train_idx) + 63) // 64)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    started = time.perf_counter()
+    for epoch in range(epochs):
+        net.train()
+        perm = train_idx[torch.randperm(len(train_idx), generator=generator)]
+        total = 0.0
+        for start in range(0, len(perm), 64):
+            idx = perm[start:start + 64]
+            xb = _augment(x[idx], generator)
+            logp = F.log_softmax(net(xb)[:, :, 0, :], dim=1).permute(2, 0, 1)   # T, N, C
+            tb = [targets[i] for i in idx.tolist()]
+            lengths = torch.tensor([len(t) for t in tb], dtype=torch.long)
+            flat = torch.cat(tb) if int(lengths.sum()) else torch.zeros(0, dtype=torch.long)
+            loss = F.ctc_loss(logp, flat, torch.full((len(idx),), logp.shape[0], dtype=torch.long),
+                              lengths, blank=0, zero_infinity=True)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        accuracy = _accuracy(net, x[held], [texts[i] for i in held.tolist()])
+        print(json.dumps({"epoch": epoch + 1, "loss": round(total / len(perm), 4),
+                          "held_back_exact": round(accuracy, 4),
+                          "minutes": round((time.perf_counter() - started) / 60, 1)}), flush=True)
+    net.eval()
+    export(net, out)
+    print(json.dumps({"rows": n, "held_back": len(held), "held_back_exact": round(accuracy, 4),
+                      "model": str(out)}))
+
+
+def _accuracy(net, x, texts: list[str]) -> float:
+    import torch
+
+    from ocr.line import decode
+
+    net.eval()
+    with torch.no_grad():
+        probs = torch.softmax(net(x)[:, :, 0, :], dim=1).permute(0, 2, 1).numpy()
+    return sum(decode(p).text == t for p, t in zip(probs, texts)) / len(texts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("data", help="render photos and cut their rows")
+    d.add_argument("--photos", type=int, default=16000)
+    d.add_argument("--workers", type=int, default=2)
+    d.add_argument("--out", type=Path, default=Path("/tmp/line-data.npz"))
+    t = sub.add_parser("train", help="train on rows made by 'data' and export the model")
+    t.add_argument("--data", type=Path, default=Path("/tmp/line-data.npz"))
+    t.add_argument("--epochs", type=int, default=7)
+    t.add_argument("--out", type=Path, default=MODEL_PATH)
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    if args.command == "data":
+        make_data(args.photos, args.workers, args.out)
+    else:
+        train(args.data, args.epochs, args.out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Train the tariff-mark network shipped in ``ocr/models/marks.npz`` from rendered photos.
+
+    pip install -e '.[train]'                  # PyTorch, for training only
+    python bench/train_ocr_marks.py data  --photos 8000 --workers 2 --out /tmp/mark-data.npz
+    python bench/train_ocr_marks.py train --data /tmp/mark-data.npz [--epochs 8]
+
+The photos are the line recognizer's training photos (``train_ocr_line.training_sample``:
+fixed seed, tuning styles only, mild and harsh), crops left out: they show no mark. For each
+row ``digit_rows`` finds around the labelled field, the window ``ocr.marks.mark_window``
+cuts at the row's start is an example of its tariff, as is the window of the row cut from
+the labelled field with its edges jittered and one more with the row's corners nudged (the
+finder's error in where a row starts). Windows of rows far from the field, and windows
+moved right over the digits, are examples of "no mark". Training is a seeded PyTorch run
+on CPU (cross-entropy, AdamW); the export is ``bench/torch_export.py``'s. Prints JSON with
+the held-back accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ocr.locate import ROW_BASE, ROW_TOP, DigitRow  # noqa: E402
+from ocr.marks import MARK_CLASSES, MARK_H, MARK_W, MODEL_PATH, mark_window  # noqa: E402
+from ocr.photo_file import load_photo  # noqa: E402
+from torch_export import export  # noqa: E402
+from train_ocr_line import TRAIN_SEED, field_row, matched_rows, training_sample  # noqa: E402
+
+
+def _moved(row: DigitRow, rng: np.random.Generator, *, along: float = 0.0,
+           nudge: float = 0.15) -> DigitRow:
+    """The row with its corners nudged by ``nudge`` digit heights and shifted ``along`` digit
+    heights to the right in the row's own direction."""
+    digit = (ROW_BASE - ROW_TOP) * row.image.shape[0]
+    scale = row.digit_height / digit           # photo pixels per row-image pixel
+    direction = row.quad[1] - row.quad[0]
+    direction = direction / max(float(np.linalg.norm(direction)), 1e-6)
+    quad = row.quad + direction * along * row.digit_height
+    quad = quad + rng.normal(0.0, nudge * digit * scale, quad.shape)
+    return DigitRow(row.image, quad.astype(np.float32), row.digit_height, row.slant, row.score)
+
+
+def windows_of(index: int) -> list[tuple[np.ndarray, int]]:
+    """Mark windows and their classes from training photo ``index``."""
+    sample = training_sample(index)
+    if sample.field_quad is None:
+        return []
+    bgr = load_photo(sample.encoded)
+    rng = np.random.default_rng([TRAIN_SEED, index, 3])
+    label = MARK_CLASSES.index(sample.tariff) if sample.tariff else 0
+    field = np.array(sample.field_quad, np.float32)
+    holding, apart = matched_rows(bgr, field)
+    rows = [field_row(bgr, field, rng), *holding]
+    out = [(mark_window(bgr, row), label) for row in rows]
+    out += [(mark_window(bgr, _moved(row, rng)), label) for row in rows[:2]]
+    out.append((mark_window(bgr, _moved(rows[0], rng, along=rng.uniform(3.0, 5.0))), 0))
+    out += [(mark_window(bgr, row), 0) for row in apart if rng.random() < 0.3]
+    return out
+
+
+def make_data(photos: int, workers: int, out: Path) -> None:
+    started = time.perf_counter()
+    xs: list[np.ndarray] = []
+    ys: list[int] = []
+    with ProcessPoolExecutor(workers) as pool:
+        for windows in pool.map(windows_of, range(photos), chunksize=16):
+            for window, label in windows:
+                xs.append(window.astype(np.float16))
+                ys.append(label)
+    np.savez_compressed(out, x=np.stack(xs), y=np.array(ys, np.int64))
+    print(json.dumps({"photos": photos, "windows": len(ys),
+                      "per_class": {c: ys.count(i) for i, c in enumerate(MARK_CLASSES)},
+                      "seconds": round(time.perf_counter() - started, 1), "out": str(out)}))
+
+
+def _network():
+    import torch.nn as nn
+
+    def block(cin: int, cout: int, pool: bool):
+        layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
+        return layers + [nn.MaxPool2d(2)] if pool else layers
+
+    return nn.Sequential(*block(1, 16, True), *block(16, 32, True), *block(32, 48, True),
+                         *block(48, 64, False), nn.Conv2d(64, len(MARK_CLASSES), 1))
+
+
+def train(data: Path, epochs: int, out: Path) -> None:
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(TRAIN_SEED)
+    torch.set_num_threads(2)
+    generator = torch.Generator().manual_seed(TRAIN_SEED)
+    with np.load(data) as d:
+        x = torch.from_numpy(d["x"].astype(np.float32))[:, None]
+        y = torch.from_numpy(d["y"])
+    n = len(y)
+    order = torch.randperm(n, generator=generator)
+    held, train_idx = order[: n // 20], order[n // 20:]
+    net = _network()
+    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
+    steps = epochs * ((len(train_idx) + 127) // 128)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    for epoch in range(epochs):
+        net.train()
+        perm = train_idx[torch.randperm(len(train_idx), generator=generator)]
+        total = 0.0
+        for start in range(0, len(perm), 128):
+            idx = perm[start:start + 128]
+            gain = torch.empty(len(idx), 1, 1, 1).uniform_(0.6, 1.4, generator=generator)
+            xb = x[idx] * gain + 0.08 * torch.randn(x[idx].shape, generator=generator)
+            loss = F.cross_entropy(net(xb).mean(dim=(2, 3)), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        net.eval()
+        with torch.no_grad():
+            accuracy = float((net(x[held]).mean(dim=(2, 3)).argmax(1) == y[held]).float().mean())
+        print(json.dumps({"epoch": epoch + 1, "loss": round(total / len(perm), 4),
+                          "held_back_accuracy": round(accuracy, 4)}), flush=True)
+    export(net, out)
+    print(json.dumps({"windows": n, "held_back": len(held), "held_back_accuracy": round(accuracy, 4),
+                      "input": [MARK_H, MARK_W], "model": str(out)}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("data", help="render photos and cut their mark windows")
+    d.add_argument("--photos", type=int, default=8000)
+    d.add_argument("--workers", type=int, default=2)
+    d.add_argument("--out", type=Path, default=Path("/tmp/mark-data.npz"))
+    t = sub.add_parser("train", help="train on windows made by 'data' and export the model")
+    t.add_argument("--data", type=Path, default=Path("/tmp/mark-data.npz"))
+    t.add_argument("--epochs", type=int, default=8)
+    t.add_argument("--out", type=Path, default=MODEL_PATH)
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    if args.command == "data":
+        make_data(args.photos, args.workers, args.out)
+    else:
+        train(args.data, args.epochs, args.out)
+
+
+if __name__ == "__main__":
+    main()

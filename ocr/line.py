@@ -1,0 +1,107 @@
+"""Reading a whole row of digits at once: a small convolutional network with CTC decoding.
+
+Cutting a row into digit cells is where photos break the classic pipeline: a reflection
+splits a digit in two, a blurred pair merges, a box drawn round the decimals or a faint
+leading zero shifts the grid. A line recognizer never cuts: it sees the whole row image
+(``ocr.locate.DigitRow``'s contract) and emits, column by column, a digit, the point or
+nothing, so the characters come out of evidence spread along the row, and the point is just
+one more character.
+
+The network (``models/line.npz``, trained on rendered rows by ``bench/train_ocr_line.py``)
+is fully convolutional: four 3 × 3 conv blocks (16 to 64 channels) bring the 32-pixel-high row to one column of
+features per 4 pixels of width, and two 1-D convolutions along the row turn each column into
+probabilities over blank, ten digits and the point. It runs in numpy (``ocr.convnet``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ocr.convnet import load, softmax
+from ocr.strokes import brightest_channel
+
+MODEL_PATH = Path(__file__).resolve().parent / "models" / "line.npz"
+LINE_H = 32            # rows the network sees
+LINE_W = 256           # columns it sees; narrower rows are padded, wider ones squeezed
+ALPHABET = "0123456789."   # index 0 of the output is CTC's blank, then these
+
+
+def line_input(bgr: np.ndarray) -> np.ndarray:
+    """A row image → the network's ``LINE_H × LINE_W`` input: grey from the brightest
+    channel (every backlight colour gives contrast there), scaled to the height keeping its
+    proportions, glass level at 0 and ink toward -1 whatever the contrast, padded with glass."""
+    grey = brightest_channel(bgr)
+    h, w = grey.shape
+    width = max(1, min(LINE_W, int(round(w * LINE_H / h))))
+    small = cv2.resize(grey, (width, LINE_H), interpolation=cv2.INTER_AREA)
+    glass = float(np.percentile(small, 60))
+    ink = float(np.percentile(small, 2))
+    scaled = np.clip((small - glass) / max(glass - ink, 0.04), -1.5, 1.0)
+    out = np.zeros((LINE_H, LINE_W), np.float32)
+    out[:, :width] = scaled
+    return out
+
+
+@dataclass(frozen=True)
+class LineRead:
+    """What the row shows, with each character's probability; ``text`` may be empty."""
+
+    text: str
+    confidence: tuple[float, ...]     # one per character of ``text``
+    columns: tuple[int, ...]          # the output column each character peaked at
+
+    @property
+    def overall(self) -> float:
+        return min(self.confidence, default=0.0)
+
+
+def decode(probs: np.ndarray) -> LineRead:
+    """Greedy CTC decoding of one row's ``T × classes`` probabilities: the best class per
+    column, repeats merged, blanks dropped.
+
+    A character's confidence is the lower of its best column's probability (it might not
+    be there at all) and, over its stretch of the row (from halfway to the previous
+    character to halfway to the next; the row's ends go to the first and last character),
+    the weakest column's chance of keeping the text: a column's blank, and the characters
+    on either side of it, only move where a character starts or ends; anything else there
+    would add or change one.
+    """
+    best = probs.argmax(axis=1)
+    chars: list[str] = []
+    runs: list[tuple[int, int, int]] = []          # class, first column, last column
+    t = 0
+    while t < len(best):
+        k = int(best[t])
+        end = t
+        while end + 1 < len(best) and best[end + 1] == k:
+            end += 1
+        if k != 0:
+            chars.append(ALPHABET[k - 1])
+            runs.append((k, t, end))
+        t = end + 1
+    if not runs:
+        return LineRead("", (), ())
+    peaks = [first + int(probs[first:last + 1, k].argmax()) for k, first, last in runs]
+    keep = probs[:, 0].copy()
+    for i, (k, first, last) in enumerate(runs):
+        # Columns from the previous run's end to the next run's start may go to this class.
+        lo = runs[i - 1][2] + 1 if i > 0 else 0
+        hi = runs[i + 1][1] if i + 1 < len(runs) else len(best)
+        keep[lo:hi] += probs[lo:hi, k]
+    bounds = [0] + [(a + b + 1) // 2 for a, b in zip(peaks, peaks[1:])] + [len(best)]
+    confs = tuple(float(min(probs[p, k], keep[bounds[i]:bounds[i + 1]].min()))
+                  for i, ((k, _, _), p) in enumerate(zip(runs, peaks)))
+    return LineRead("".join(chars), confs, tuple(peaks))
+
+
+def read_lines(images: list[np.ndarray]) -> list[LineRead]:
+    """Read several row images (BGR, any size) in one batch."""
+    if not images:
+        return []
+    batch = np.stack([line_input(im) for im in images])
+    logits = load(MODEL_PATH).logits(batch)[:, :, 0, :]        # N, classes, T
+    return [decode(p) for p in softmax(logits, axis=1).transpose(0, 2, 1)]
