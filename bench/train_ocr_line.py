@@ -16,17 +16,15 @@ text), and a row cut from the labelled field itself with its edges jittered one 
 positive, for rows the finder places a little off. Crops are read whole.
 
 Training uses PyTorch's CTC loss on CPU with a fixed seed; the weights are exported by
-``bench/torch_export.py`` for the numpy forward pass in ``ocr.convnet``.
+``bench/ocr_training.py`` for the numpy forward pass in ``ocr.convnet``.
 Prints a JSON summary with the held-back row accuracy.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -40,7 +38,7 @@ from ocr.locate import ROW_BASE, ROW_HEIGHT, ROW_SIDE, ROW_TOP, DigitRow, digit_
 from ocr.photo_file import load_photo  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from torch_export import export  # noqa: E402
+from ocr_training import export, fit, gather, run, seeded_data  # noqa: E402
 from train_ocr_digits import varied_style  # noqa: E402
 
 TRAIN_SEED = 90_017
@@ -118,14 +116,8 @@ def rows_of(index: int) -> list[tuple[np.ndarray, str]]:
 
 def make_data(photos: int, workers: int, out: Path) -> None:
     started = time.perf_counter()
-    inputs: list[np.ndarray] = []
-    texts: list[str] = []
-    with ProcessPoolExecutor(workers) as pool:
-        for rows in pool.map(rows_of, range(photos), chunksize=16):
-            for image, text in rows:
-                inputs.append(image.astype(np.float16))
-                texts.append(text)
-    np.savez_compressed(out, x=np.stack(inputs), text=np.array(texts))
+    inputs, texts = gather(rows_of, photos, workers)
+    np.savez_compressed(out, x=inputs, text=np.array(texts))
     print(json.dumps({"photos": photos, "rows": len(texts),
                       "empty": sum(1 for t in texts if not t),
                       "seconds": round(time.perf_counter() - started, 1), "out": str(out)}))
@@ -179,44 +171,25 @@ def train(data: Path, epochs: int, out: Path) -> None:
     import torch
     import torch.nn.functional as F
 
-    torch.manual_seed(TRAIN_SEED)
-    torch.set_num_threads(2)
-    generator = torch.Generator().manual_seed(TRAIN_SEED)
-    with np.load(data) as d:
-        x = torch.from_numpy(d["x"].astype(np.float32))[:, None]
-        texts = [str(t) for t in d["text"]]
+    generator, x, arrays = seeded_data(data, TRAIN_SEED)
+    texts = [str(t) for t in arrays["text"]]
     targets = [torch.tensor([ALPHABET.index(c) + 1 for c in t], dtype=torch.long) for t in texts]
     n = len(texts)
     order = torch.randperm(n, generator=generator)
     held = order[: min(max(200, n // 20), n // 5)]
     train_idx = order[len(held):]
     net = _network()
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
-    steps = epochs * ((len(train_idx) + 63) // 64)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
-    started = time.perf_counter()
-    for epoch in range(epochs):
-        net.train()
-        perm = train_idx[torch.randperm(len(train_idx), generator=generator)]
-        total = 0.0
-        for start in range(0, len(perm), 64):
-            idx = perm[start:start + 64]
-            xb = _augment(x[idx], generator)
-            logp = F.log_softmax(net(xb)[:, :, 0, :], dim=1).permute(2, 0, 1)   # T, N, C
-            tb = [targets[i] for i in idx.tolist()]
-            lengths = torch.tensor([len(t) for t in tb], dtype=torch.long)
-            flat = torch.cat(tb) if int(lengths.sum()) else torch.zeros(0, dtype=torch.long)
-            loss = F.ctc_loss(logp, flat, torch.full((len(idx),), logp.shape[0], dtype=torch.long),
-                              lengths, blank=0, zero_infinity=True)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-        accuracy = _accuracy(net, x[held], [texts[i] for i in held.tolist()])
-        print(json.dumps({"epoch": epoch + 1, "loss": round(total / len(perm), 4),
-                          "held_back_exact": round(accuracy, 4),
-                          "minutes": round((time.perf_counter() - started) / 60, 1)}), flush=True)
+
+    def loss_of(idx):
+        logp = F.log_softmax(net(_augment(x[idx], generator))[:, :, 0, :], dim=1).permute(2, 0, 1)
+        tb = [targets[i] for i in idx.tolist()]                  # logp: T, N, C
+        lengths = torch.tensor([len(t) for t in tb], dtype=torch.long)
+        flat = torch.cat(tb) if int(lengths.sum()) else torch.zeros(0, dtype=torch.long)
+        return F.ctc_loss(logp, flat, torch.full((len(idx),), logp.shape[0], dtype=torch.long),
+                          lengths, blank=0, zero_infinity=True)
+
+    accuracy = fit(net, train_idx, epochs=epochs, batch=64, loss_of=loss_of, generator=generator,
+                   evaluate=lambda: _accuracy(net, x[held], [texts[i] for i in held.tolist()]))
     net.eval()
     export(net, out)
     print(json.dumps({"rows": n, "held_back": len(held), "held_back_exact": round(accuracy, 4),
@@ -235,22 +208,8 @@ def _accuracy(net, x, texts: list[str]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("data", help="render photos and cut their rows")
-    d.add_argument("--photos", type=int, default=16000)
-    d.add_argument("--workers", type=int, default=2)
-    d.add_argument("--out", type=Path, default=Path("/tmp/line-data.npz"))
-    t = sub.add_parser("train", help="train on rows made by 'data' and export the model")
-    t.add_argument("--data", type=Path, default=Path("/tmp/line-data.npz"))
-    t.add_argument("--epochs", type=int, default=7)
-    t.add_argument("--out", type=Path, default=MODEL_PATH)
-    args = parser.parse_args()
-    cv2.setNumThreads(1)
-    if args.command == "data":
-        make_data(args.photos, args.workers, args.out)
-    else:
-        train(args.data, args.epochs, args.out)
+    run(__doc__.splitlines()[0], make_data=make_data, train=train, photos=16000,
+        data=Path("/tmp/line-data.npz"), epochs=7, model=MODEL_PATH)
 
 
 if __name__ == "__main__":

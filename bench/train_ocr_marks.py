@@ -11,20 +11,17 @@ cuts at the row's start is an example of its tariff, as is the window of the row
 the labelled field with its edges jittered and one more with the row's corners nudged (the
 finder's error in where a row starts). Windows of rows far from the field, and windows
 moved right over the digits, are examples of "no mark". Training is a seeded PyTorch run
-on CPU (cross-entropy, AdamW); the export is ``bench/torch_export.py``'s. Prints JSON with
+on CPU (cross-entropy, AdamW); the export is ``bench/ocr_training.py``'s. Prints JSON with
 the held-back accuracy.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -33,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ocr.locate import ROW_BASE, ROW_TOP, DigitRow  # noqa: E402
 from ocr.marks import MARK_CLASSES, MARK_H, MARK_W, MODEL_PATH, mark_window  # noqa: E402
 from ocr.photo_file import load_photo  # noqa: E402
-from torch_export import export  # noqa: E402
+from ocr_training import export, fit, gather, run, seeded_data  # noqa: E402
 from train_ocr_line import TRAIN_SEED, field_row, matched_rows, training_sample  # noqa: E402
 
 
@@ -70,16 +67,10 @@ def windows_of(index: int) -> list[tuple[np.ndarray, int]]:
 
 def make_data(photos: int, workers: int, out: Path) -> None:
     started = time.perf_counter()
-    xs: list[np.ndarray] = []
-    ys: list[int] = []
-    with ProcessPoolExecutor(workers) as pool:
-        for windows in pool.map(windows_of, range(photos), chunksize=16):
-            for window, label in windows:
-                xs.append(window.astype(np.float16))
-                ys.append(label)
-    np.savez_compressed(out, x=np.stack(xs), y=np.array(ys, np.int64))
-    print(json.dumps({"photos": photos, "windows": len(ys),
-                      "per_class": {c: ys.count(i) for i, c in enumerate(MARK_CLASSES)},
+    inputs, labels = gather(windows_of, photos, workers)
+    np.savez_compressed(out, x=inputs, y=np.array(labels, np.int64))
+    print(json.dumps({"photos": photos, "windows": len(labels),
+                      "per_class": {c: labels.count(i) for i, c in enumerate(MARK_CLASSES)},
                       "seconds": round(time.perf_counter() - started, 1), "out": str(out)}))
 
 
@@ -98,60 +89,32 @@ def train(data: Path, epochs: int, out: Path) -> None:
     import torch
     import torch.nn.functional as F
 
-    torch.manual_seed(TRAIN_SEED)
-    torch.set_num_threads(2)
-    generator = torch.Generator().manual_seed(TRAIN_SEED)
-    with np.load(data) as d:
-        x = torch.from_numpy(d["x"].astype(np.float32))[:, None]
-        y = torch.from_numpy(d["y"])
+    generator, x, arrays = seeded_data(data, TRAIN_SEED)
+    y = torch.from_numpy(arrays["y"])
     n = len(y)
     order = torch.randperm(n, generator=generator)
     held, train_idx = order[: n // 20], order[n // 20:]
     net = _network()
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-4)
-    steps = epochs * ((len(train_idx) + 127) // 128)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
-    for epoch in range(epochs):
-        net.train()
-        perm = train_idx[torch.randperm(len(train_idx), generator=generator)]
-        total = 0.0
-        for start in range(0, len(perm), 128):
-            idx = perm[start:start + 128]
-            gain = torch.empty(len(idx), 1, 1, 1).uniform_(0.6, 1.4, generator=generator)
-            xb = x[idx] * gain + 0.08 * torch.randn(x[idx].shape, generator=generator)
-            loss = F.cross_entropy(net(xb).mean(dim=(2, 3)), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-        net.eval()
+
+    def loss_of(idx):
+        gain = torch.empty(len(idx), 1, 1, 1).uniform_(0.6, 1.4, generator=generator)
+        xb = x[idx] * gain + 0.08 * torch.randn(x[idx].shape, generator=generator)
+        return F.cross_entropy(net(xb).mean(dim=(2, 3)), y[idx])
+
+    def evaluate() -> float:
         with torch.no_grad():
-            accuracy = float((net(x[held]).mean(dim=(2, 3)).argmax(1) == y[held]).float().mean())
-        print(json.dumps({"epoch": epoch + 1, "loss": round(total / len(perm), 4),
-                          "held_back_accuracy": round(accuracy, 4)}), flush=True)
+            return float((net(x[held]).mean(dim=(2, 3)).argmax(1) == y[held]).float().mean())
+
+    accuracy = fit(net, train_idx, epochs=epochs, batch=128, loss_of=loss_of, evaluate=evaluate,
+                   generator=generator)
     export(net, out)
     print(json.dumps({"windows": n, "held_back": len(held), "held_back_accuracy": round(accuracy, 4),
                       "input": [MARK_H, MARK_W], "model": str(out)}))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("data", help="render photos and cut their mark windows")
-    d.add_argument("--photos", type=int, default=8000)
-    d.add_argument("--workers", type=int, default=2)
-    d.add_argument("--out", type=Path, default=Path("/tmp/mark-data.npz"))
-    t = sub.add_parser("train", help="train on windows made by 'data' and export the model")
-    t.add_argument("--data", type=Path, default=Path("/tmp/mark-data.npz"))
-    t.add_argument("--epochs", type=int, default=8)
-    t.add_argument("--out", type=Path, default=MODEL_PATH)
-    args = parser.parse_args()
-    cv2.setNumThreads(1)
-    if args.command == "data":
-        make_data(args.photos, args.workers, args.out)
-    else:
-        train(args.data, args.epochs, args.out)
+    run(__doc__.splitlines()[0], make_data=make_data, train=train, photos=8000,
+        data=Path("/tmp/mark-data.npz"), epochs=8, model=MODEL_PATH)
 
 
 if __name__ == "__main__":

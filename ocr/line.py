@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from ocr.convnet import load, softmax
-from ocr.strokes import brightest_channel
+from ocr.strokes import brightest_channel, ink_scaled
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "line.npz"
 LINE_H = 32            # rows the network sees
@@ -38,11 +38,8 @@ def line_input(bgr: np.ndarray) -> np.ndarray:
     h, w = grey.shape
     width = max(1, min(LINE_W, int(round(w * LINE_H / h))))
     small = cv2.resize(grey, (width, LINE_H), interpolation=cv2.INTER_AREA)
-    glass = float(np.percentile(small, 60))
-    ink = float(np.percentile(small, 2))
-    scaled = np.clip((small - glass) / max(glass - ink, 0.04), -1.5, 1.0)
     out = np.zeros((LINE_H, LINE_W), np.float32)
-    out[:, :width] = scaled
+    out[:, :width] = ink_scaled(small)
     return out
 
 

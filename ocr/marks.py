@@ -25,7 +25,7 @@ import numpy as np
 
 from ocr.convnet import load, softmax
 from ocr.locate import ROW_BASE, ROW_SIDE, ROW_TOP, DigitRow
-from ocr.strokes import Box, brightest_channel, normalised, stroke_map
+from ocr.strokes import Box, brightest_channel, ink_scaled, normalised, stroke_map
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "marks.npz"
 MARK_H, MARK_W = 48, 104         # the window the mark network sees
@@ -176,10 +176,8 @@ def mark_window(bgr: np.ndarray, row: DigitRow) -> np.ndarray:
     warped = cv2.warpPerspective(bgr, cv2.getPerspectiveTransform(quad, big),
                                  (4 * MARK_W, 4 * MARK_H), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_REPLICATE)
-    grey = cv2.resize(brightest_channel(warped), (MARK_W, MARK_H), interpolation=cv2.INTER_AREA)
-    glass = float(np.percentile(grey, 60))
-    ink = float(np.percentile(grey, 2))
-    return np.clip((grey - glass) / max(glass - ink, 0.04), -1.5, 1.0).astype(np.float32)
+    return ink_scaled(cv2.resize(brightest_channel(warped), (MARK_W, MARK_H),
+                                 interpolation=cv2.INTER_AREA))
 
 
 def classify_mark_windows(windows: list[np.ndarray]) -> list[MarkRead | None]:

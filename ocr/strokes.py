@@ -20,6 +20,14 @@ def brightest_channel(bgr: np.ndarray) -> np.ndarray:
     return cv2.max(cv2.max(b, g), r).astype(np.float32) * (1.0 / 255.0)
 
 
+def ink_scaled(grey: np.ndarray) -> np.ndarray:
+    """Grey levels rescaled for the reader's networks: the glass (the 60th percentile) at 0
+    and the darkest ink (the 2nd) at -1, whatever the photo's contrast, clipped to -1.5..1."""
+    glass = float(np.percentile(grey, 60))
+    ink = float(np.percentile(grey, 2))
+    return np.clip((grey - glass) / max(glass - ink, 0.04), -1.5, 1.0).astype(np.float32)
+
+
 def stroke_map(gray: np.ndarray, kernel: int) -> np.ndarray:
     """Relative darkening against the local background: 0 on bare glass, toward 1 on ink."""
     # The background is smooth, so it is estimated at half size, where a square closing

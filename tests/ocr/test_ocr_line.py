@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ocr import read_display
-from ocr.convnet import ConvNet, softmax
+from ocr.convnet import ConvNet
 from ocr.line import ALPHABET, LINE_H, LINE_W, MODEL_PATH, decode, line_input, read_lines
 from ocr.marks import MARK_CLASSES, MARK_H, MARK_W
 from ocr.marks import MODEL_PATH as MARK_MODEL
