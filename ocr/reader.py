@@ -33,7 +33,8 @@ LOW_CONFIDENCE = 0.7        # below this a reading is flagged and the resident a
 UNREADABLE = 0.15           # a digit below this is not read at all
 _GOOD_ENOUGH = 0.9          # stop trying candidates once a read is this sure
 _DISAGREE_CAP = 0.5         # the line and cell readers differ: the reading is never sure
-_ALONE_SURE = 0.99          # the line read alone (the cells unreadable) is sure above this
+_ALONE_SURE = 0.99          # one reader alone (the other cannot read) is sure above this
+_DOUBTING = 0.5             # a reader this unsure of a digit the other is sure of keeps it in doubt
 _FIELD_ASPECT = 2.6         # wider than this (w / h) and the image may itself be the field
 _INTEGER_DIGITS = (4, 10)
 
@@ -107,8 +108,8 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method
     The line recognizer (``ocr.line``) reads the rows ``digit_rows`` finds, whole; the cell
     reader (``ocr.field``) cuts a region into digit cells, starting with the region the
     line was read in. Where both give the same text, each digit is as sure as the surer of
-    them. Where they differ the surer is kept but never reported as sure; where the cell
-    reader cannot read at all, the line alone is sure only above ``_ALONE_SURE``. Measured
+    them (``_agreement``). Where they differ the surer is kept but never reported as sure;
+    where one cannot read at all, the other alone is sure only above ``_ALONE_SURE``. Measured
     on harsh photos: each reader alone returns wrong readings as sure (the line a dozen in
     300, mostly a digit dropped where the row was cut short), their agreement very few.
     """
@@ -119,7 +120,8 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method
         if method == "line":
             raise ReadError("no row of display digits could be read: photograph the display "
                             "straight on, filling most of the picture")
-        return _read_by_cells(bgr, classifier)
+        alone, box = _read_by_cells(bgr, classifier)
+        return (alone if alone.confidence >= _ALONE_SURE else _capped(alone, _DISAGREE_CAP)), box
     if method == "line":
         return by_line
     line_field, line_box = by_line
@@ -232,11 +234,19 @@ def _agreed(by_line: FieldRead, by_cells: FieldRead) -> FieldRead:
     is lit (a faint point is both readers' blind spot: seen by neither, a reading loses its
     decimals). The mark is the mark network's where it named one."""
     def surer(a: tuple[DigitRead, ...], b: tuple[DigitRead, ...]) -> tuple[DigitRead, ...]:
-        return tuple(x if x.confidence >= y.confidence else y for x, y in zip(a, b))
+        return tuple(DigitRead(x.char, _agreement(x.confidence, y.confidence), x.lit_level,
+                               x.strengths) for x, y in zip(a, b))
     return FieldRead(surer(by_line.integer, by_cells.integer), surer(by_line.decimals, by_cells.decimals),
                      (max if "." in by_line.text else min)(by_line.point_confidence,
                                                            by_cells.point_confidence),
                      by_line.mark or by_cells.mark)
+
+
+def _agreement(a: float, b: float) -> float:
+    """How sure a digit both readers read alike is: the surer one's confidence, unless the
+    other one all but rejected it (a digit cut by the image's edge or half under glare can
+    fool one reader completely); then the mean."""
+    return max(a, b) if min(a, b) >= _DOUBTING else (a + b) / 2
 
 
 def _capped(field: FieldRead, cap: float) -> FieldRead:
