@@ -51,6 +51,8 @@ class LineRead:
     confidence: tuple[float, ...]     # one per character of ``text``
     columns: tuple[int, ...]          # the output column each character peaked at
 
+    no_point: float = 1.0             # without a point: how sure the row shows none
+
     @property
     def overall(self) -> float:
         return min(self.confidence, default=0.0)
@@ -82,6 +84,10 @@ def decode(probs: np.ndarray) -> LineRead:
         t = end + 1
     if not runs:
         return LineRead("", (), ())
+    # A point the network saw but did not emit: read without it, the decimals would be
+    # taken for whole kWh. Rows that show no point give it well under 1 % anywhere.
+    point = probs[:, 1 + ALPHABET.index(".")].max()
+    no_point = float(np.clip((_POINT_UNSEEN - point) / (_POINT_UNSEEN - _POINT_ABSENT), 0.0, 1.0))
     peaks = [first + int(probs[first:last + 1, k].argmax()) for k, first, last in runs]
     keep = probs[:, 0].copy()
     for i, (k, first, last) in enumerate(runs):
@@ -92,7 +98,11 @@ def decode(probs: np.ndarray) -> LineRead:
     bounds = [0] + [(a + b + 1) // 2 for a, b in zip(peaks, peaks[1:])] + [len(best)]
     confs = tuple(float(min(probs[p, k], keep[bounds[i]:bounds[i + 1]].min()))
                   for i, ((k, _, _), p) in enumerate(zip(runs, peaks)))
-    return LineRead("".join(chars), confs, tuple(peaks))
+    return LineRead("".join(chars), confs, tuple(peaks), no_point)
+
+
+_POINT_ABSENT = 0.01    # a point's best column below this: no point shown
+_POINT_UNSEEN = 0.05    # above this: a point may well be there
 
 
 def read_lines(images: list[np.ndarray]) -> list[LineRead]:

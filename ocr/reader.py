@@ -204,9 +204,8 @@ def _line_parts(read: LineRead) -> tuple[int, int] | None:
 def _field_from_line(read: LineRead, parts: tuple[int, int], mark: MarkRead | None) -> FieldRead:
     digits = [DigitRead(c, conf, 1.0, ()) for c, conf in zip(read.text, read.confidence) if c != "."]
     point = [conf for c, conf in zip(read.text, read.confidence) if c == "."]
-    # No point shown: the doubt that one was missed is in the neighbouring digits' stretches.
     return FieldRead(tuple(digits[:parts[0]]), tuple(digits[parts[0]:]),
-                     point[0] if point else 1.0, mark)
+                     point[0] if point else read.no_point, mark)
 
 
 def _row_mark(bgr: np.ndarray, row: DigitRow) -> MarkRead | None:

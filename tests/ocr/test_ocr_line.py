@@ -130,3 +130,13 @@ def test_each_reader_alone_reads_a_clear_photo(photo_file, method, style):
 def test_the_line_reader_alone_reads_a_squashed_crop(photo_file):
     path, sample = photo_file("italic", 1, crop=True)
     assert read_display(path, method="line").text == sample.text
+
+
+def test_a_point_the_network_half_saw_makes_a_reading_without_one_doubtful():
+    probs = _columns("-", "4", "-", "2", "-", "-", "5", "-")
+    clean = decode(probs)
+    probs[4] = _column(blank=0.9, **{"d.": 0.1})        # a faint point between 2 and 5
+    faint = decode(probs)
+    assert clean.text == faint.text == "425"
+    assert clean.no_point == 1.0
+    assert faint.no_point == 0.0
