@@ -90,7 +90,10 @@ def read_display(source: PhotoSource, *, classifier: Classifier = "both",
         if path is not None and exc.path is None:
             raise ReadError(exc.reason, path=path) from exc
         raise
-    return _display_read(field, box, qr)
+    h, w = bgr.shape[:2]
+    # A row's surroundings may reach past the photo's edge; the box says where in the photo.
+    inside = tuple((min(max(x, 0.0), float(w)), min(max(y, 0.0), float(h))) for x, y in box)
+    return _display_read(field, inside, qr)
 
 
 def read_qr(source: PhotoSource) -> QrPayload:

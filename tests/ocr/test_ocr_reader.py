@@ -85,3 +85,11 @@ def test_never_a_wrong_number_with_high_confidence_on_harsh_squashed_crops():
 def test_reading_twice_gives_identical_results(photo_file):
     path, _ = photo_file("bold", 2)
     assert read_display(path) == read_display(path)
+
+
+def test_display_box_lies_inside_the_photo(photo_file):
+    for index in range(4):
+        path, _ = photo_file("classic", index)
+        h, w = cv2.imread(str(path)).shape[:2]
+        box = np.array(read_display(path).display_box)
+        assert (box >= 0).all() and (box[:, 0] <= w).all() and (box[:, 1] <= h).all()
