@@ -2,7 +2,7 @@
 
     pip install -e '.[train]'                  # PyTorch, for training only
     python bench/train_ocr_marks.py data  --photos 8000 --workers 2 --out /tmp/mark-data.npz
-    python bench/train_ocr_marks.py train --data /tmp/mark-data.npz [--epochs 8]
+    python bench/train_ocr_marks.py train --data /tmp/mark-data.npz [--epochs 14]
 
 The photos are the line recognizer's training photos (``train_ocr_line.training_sample``:
 fixed seed, tuning styles only, mild and harsh), crops left out: they show no mark. For each
@@ -114,7 +114,7 @@ def train(data: Path, epochs: int, out: Path) -> None:
 
 def main() -> None:
     run(__doc__.splitlines()[0], make_data=make_data, train=train, photos=8000,
-        data=Path("/tmp/mark-data.npz"), epochs=8, model=MODEL_PATH)
+        data=Path("/tmp/mark-data.npz"), epochs=14, model=MODEL_PATH)
 
 
 if __name__ == "__main__":
