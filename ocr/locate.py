@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ocr.strokes import fit_line, odd
+from ocr.strokes import fit_line, odd, stacked_groups
 
 SEARCH_SIDE = 640          # the photo is searched at this long side
 MIN_AREA = 0.01            # of the photo
@@ -292,32 +292,14 @@ def _pieces(binary: np.ndarray, min_h: float, max_h: float) -> np.ndarray:
 
 
 def _stacked(pieces: np.ndarray) -> np.ndarray:
-    """Pieces stacked closely above each other joined (``ocr.strokes.stack_segments``), as
+    """Pieces stacked closely above each other joined (``ocr.strokes.stacked_groups``), as
     rows of x, y, w, h, area."""
-    parent = list(range(len(pieces)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    order = np.argsort(pieces[:, 0])
-    x0, y0, w, h = (pieces[:, k] for k in range(4))
-    x1, y1 = x0 + w, y0 + h
-    for pos, i in enumerate(order):
-        for j in order[pos + 1:]:
-            if x0[j] >= x1[i]:
-                break
-            overlap = min(x1[i], x1[j]) - max(x0[i], x0[j])
-            gap = max(y0[i], y0[j]) - min(y1[i], y1[j])
-            tallest = max(h[i], h[j])
-            if overlap >= 0.5 * min(w[i], w[j]) and -0.1 * tallest <= gap <= 0.15 * tallest:
-                parent[root(int(j))] = root(int(i))
-    roots = np.array([root(i) for i in range(len(pieces))], np.int64)
+    groups = stacked_groups(pieces)
+    x0, y0 = pieces[:, 0], pieces[:, 1]
+    x1, y1 = x0 + pieces[:, 2], y0 + pieces[:, 3]
     out = []
-    for r in np.unique(roots):
-        m = roots == r
+    for g in np.unique(groups):
+        m = groups == g
         bx0, by0 = float(x0[m].min()), float(y0[m].min())
         out.append((bx0, by0, float(x1[m].max()) - bx0, float(y1[m].max()) - by0,
                     float(pieces[m, 4].sum())))

@@ -69,10 +69,11 @@ def digit_blobs(binary: np.ndarray, min_height: float, max_height: float, *,
             if min_height <= b[3] <= max_height and b[2] <= max_aspect * b[3] + 4]
 
 
-def stack_segments(pieces: list[Box]) -> list[Box]:
-    """Join blobs stacked closely above each other: the segments of one digit, when the glass
-    leaves visible gaps between them. A legend above the digits sits further away."""
-    parent = list(range(len(pieces)))
+def stacked_groups(boxes: np.ndarray) -> np.ndarray:
+    """For boxes (rows of x, y, w, h, …), a group id each: boxes stacked closely above each
+    other share one. They are the segments of one digit when the glass leaves visible gaps
+    between them; a legend above the digits sits further away."""
+    parent = list(range(len(boxes)))
 
     def root(i: int) -> int:
         while parent[i] != i:
@@ -80,28 +81,31 @@ def stack_segments(pieces: list[Box]) -> list[Box]:
             i = parent[i]
         return i
 
-    order = sorted(range(len(pieces)), key=lambda i: pieces[i][0])
+    x0, y0, w, h = (boxes[:, k] for k in range(4))
+    x1, y1 = x0 + w, y0 + h
+    order = np.argsort(x0)
     for pos, i in enumerate(order):
-        a = pieces[i]
         for j in order[pos + 1:]:
-            b = pieces[j]
-            if b[0] >= a[0] + a[2]:
+            if x0[j] >= x1[i]:
                 break
-            overlap = min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0])
-            gap = max(a[1], b[1]) - min(a[1] + a[3], b[1] + b[3])
-            tallest = max(a[3], b[3])
-            if overlap >= 0.5 * min(a[2], b[2]) and -0.1 * tallest <= gap <= 0.15 * tallest:
-                parent[root(j)] = root(i)
-    groups: dict[int, list[Box]] = {}
-    for i, box in enumerate(pieces):
-        groups.setdefault(root(i), []).append(box)
+            overlap = min(x1[i], x1[j]) - max(x0[i], x0[j])
+            gap = max(y0[i], y0[j]) - min(y1[i], y1[j])
+            tallest = max(h[i], h[j])
+            if overlap >= 0.5 * min(w[i], w[j]) and -0.1 * tallest <= gap <= 0.15 * tallest:
+                parent[root(int(j))] = root(int(i))
+    return np.array([root(i) for i in range(len(boxes))], np.int64)
+
+
+def stack_segments(pieces: list[Box]) -> list[Box]:
+    """The pieces with those stacked closely above each other (``stacked_groups``) joined."""
+    boxes = np.array(pieces, np.float64).reshape(-1, 4)
+    groups = stacked_groups(boxes)
     out = []
-    for members in groups.values():
-        x0 = min(b[0] for b in members)
-        y0 = min(b[1] for b in members)
-        x1 = max(b[0] + b[2] for b in members)
-        y1 = max(b[1] + b[3] for b in members)
-        out.append((x0, y0, x1 - x0, y1 - y0))
+    for g in dict.fromkeys(groups.tolist()):      # in order of each group's first piece
+        m = groups == g
+        x0, y0 = boxes[m, 0].min(), boxes[m, 1].min()
+        x1, y1 = (boxes[m, 0] + boxes[m, 2]).max(), (boxes[m, 1] + boxes[m, 3]).max()
+        out.append((float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
     return out
 
 
