@@ -33,7 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from firmware_sim.lcd import HARSH, MILD, TUNING_STYLES, Sample, make_sample  # noqa: E402
-from ocr.line import ALPHABET, LINE_H, LINE_W, MODEL_PATH, line_input  # noqa: E402
+from ocr.line import ALPHABET, LINE_H, LINE_W, MODEL_PATH, decode, line_input  # noqa: E402
 from ocr.locate import ROW_BASE, ROW_HEIGHT, ROW_SIDE, ROW_TOP, DigitRow, digit_rows  # noqa: E402
 from ocr.photo_file import load_photo  # noqa: E402
 
@@ -198,8 +198,6 @@ def train(data: Path, epochs: int, out: Path) -> None:
 
 def _accuracy(net, x, texts: list[str]) -> float:
     import torch
-
-    from ocr.line import decode
 
     net.eval()
     with torch.no_grad():

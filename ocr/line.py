@@ -8,9 +8,9 @@ nothing, so the characters come out of evidence spread along the row, and the po
 one more character.
 
 The network (``models/line.npz``, trained on rendered rows by ``bench/train_ocr_line.py``)
-is fully convolutional: four 3 × 3 conv blocks (16 to 64 channels) bring the 32-pixel-high row to one column of
-features per 4 pixels of width, and two 1-D convolutions along the row turn each column into
-probabilities over blank, ten digits and the point. It runs in numpy (``ocr.convnet``).
+is fully convolutional: four 3 × 3 conv blocks (16 to 64 channels) bring the 32-pixel-high
+row to one column of features per 4 pixels of width, and two 1-D convolutions along the row
+turn each column into probabilities over blank, ten digits and the point. It runs in numpy (``ocr.convnet``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ class LineRead:
 
     text: str
     confidence: tuple[float, ...]     # one per character of ``text``
-    columns: tuple[int, ...]          # the output column each character peaked at
 
     no_point: float = 1.0             # without a point: how sure the row shows none
 
@@ -83,7 +82,7 @@ def decode(probs: np.ndarray) -> LineRead:
             runs.append((k, t, end))
         t = end + 1
     if not runs:
-        return LineRead("", (), ())
+        return LineRead("", ())
     # A point the network saw but did not emit: read without it, the decimals would be
     # taken for whole kWh. Rows that show no point give it well under 1 % anywhere.
     point = probs[:, 1 + ALPHABET.index(".")].max()
@@ -98,7 +97,7 @@ def decode(probs: np.ndarray) -> LineRead:
     bounds = [0] + [(a + b + 1) // 2 for a, b in zip(peaks, peaks[1:])] + [len(best)]
     confs = tuple(float(min(probs[p, k], keep[bounds[i]:bounds[i + 1]].min()))
                   for i, ((k, _, _), p) in enumerate(zip(runs, peaks)))
-    return LineRead("".join(chars), confs, tuple(peaks), no_point)
+    return LineRead("".join(chars), confs, no_point)
 
 
 _POINT_ABSENT = 0.01    # a point's best column below this: no point shown

@@ -10,7 +10,7 @@ confidence so the resident can be asked for a better photo.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator, Literal
@@ -149,45 +149,60 @@ def _read_by_line(bgr: np.ndarray) -> tuple[FieldRead, tuple[tuple[float, float]
     is shaped like a reading field); when none of them reads surely, the row found in each
     of the likeliest glass outlines, cut out upright, is read too: on the glass alone the
     digits are the largest thing, where in the photo a label or a code may outrank them.
+    The tariff mark is read once, beside the row that won (not in a reading-field image).
     """
     h, w = bgr.shape[:2]
     whole = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    is_field = w / h >= _FIELD_ASPECT
     best = _best_line(bgr, digit_rows(bgr), lambda row: row_surroundings(row),
-                      whole if w / h >= _FIELD_ASPECT else None)
-    if best is None or best[0].confidence < _GOOD_ENOUGH:
+                      whole if is_field else None)
+    if best is None or best.field.confidence < _GOOD_ENOUGH:
         for candidate in display_candidates(bgr)[:_GLASS_TRIED]:
             glass = rectify(bgr, candidate.quad, 2 * WORK_HEIGHT, inset=-0.02)
             found = _best_line(glass, digit_rows(glass, limit=1), lambda _: candidate.quad)
-            if found is not None and (best is None or found[0].confidence > best[0].confidence):
+            if found is not None and (best is None or found.field.confidence > best.field.confidence):
                 best = found
     if best is None:
         return None
-    field, quad = best
-    return field, tuple((float(x), float(y)) for x, y in quad)
+    # An image shaped like a reading field is cut close round the digits: no mark to read
+    # there (a weak one made up from its edge would only lower the reading's confidence).
+    field = best.field if best.row is None or is_field else \
+        replace(best.field, mark=_row_mark(best.image, best.row))
+    return field, tuple((float(x), float(y)) for x, y in best.box)
 
 
 _GLASS_TRIED = 2
 
 
+@dataclass(frozen=True)
+class _LineCandidate:
+    """A plausible line read, where it was read (``row`` is None for a whole field image) and
+    its box in the photo."""
+
+    field: FieldRead              # without the tariff mark, read only for the winner
+    image: np.ndarray
+    row: DigitRow | None
+    box: np.ndarray
+
+
 def _best_line(image: np.ndarray, rows: list[DigitRow],
                box_of: Callable[[DigitRow], np.ndarray],
-               field_box: np.ndarray | None = None) -> tuple[FieldRead, np.ndarray] | None:
+               field_box: np.ndarray | None = None) -> _LineCandidate | None:
     """The surest plausible line read among ``rows`` of ``image`` (and of the whole image,
-    read as a reading field, when ``field_box`` gives its box), with its box in the photo."""
+    read as a reading field, when ``field_box`` gives its box)."""
     sources: list[DigitRow | None] = list(rows)
     images = [r.image for r in rows]
     if field_box is not None:
         sources.insert(0, None)
         images.insert(0, image)
-    best: tuple[FieldRead, np.ndarray] | None = None
+    best: _LineCandidate | None = None
     for row, read in zip(sources, read_lines(images)):
         parts = _line_parts(read)
-        if parts is None or (best is not None and read.overall <= best[0].confidence):
+        if parts is None:
             continue
-        if row is None:
-            best = (_field_from_line(read, parts, None), field_box)
-        else:
-            best = (_field_from_line(read, parts, _row_mark(image, row)), box_of(row))
+        field = _field_from_line(read, parts)
+        if best is None or field.confidence > best.field.confidence:
+            best = _LineCandidate(field, image, row, field_box if row is None else box_of(row))
     return best
 
 
@@ -204,11 +219,11 @@ def _line_parts(read: LineRead) -> tuple[int, int] | None:
     return len(whole), len(frac)
 
 
-def _field_from_line(read: LineRead, parts: tuple[int, int], mark: MarkRead | None) -> FieldRead:
+def _field_from_line(read: LineRead, parts: tuple[int, int]) -> FieldRead:
     digits = [DigitRead(c, conf, 1.0, ()) for c, conf in zip(read.text, read.confidence) if c != "."]
     point = [conf for c, conf in zip(read.text, read.confidence) if c == "."]
     return FieldRead(tuple(digits[:parts[0]]), tuple(digits[parts[0]:]),
-                     point[0] if point else read.no_point, mark)
+                     point[0] if point else read.no_point, None)
 
 
 def _row_mark(bgr: np.ndarray, row: DigitRow) -> MarkRead | None:
@@ -216,11 +231,11 @@ def _row_mark(bgr: np.ndarray, row: DigitRow) -> MarkRead | None:
     (``ocr.marks.read_mark``), the surer of the two (measured on harsh photos: either alone
     names fewer marks right than the pair)."""
     by_network = classify_mark_windows([mark_window(bgr, row)])[0]
-    above, left = 0.6, 1.0         # room above and left of the row, in digit heights
-    image = rectify(bgr, row_surroundings(row, above=above, left=left), _MARK_HEIGHT)
+    above, below, left = 0.6, 0.1, 1.0       # room cut around the row, in digit heights
+    image = rectify(bgr, row_surroundings(row, above=above, below=below, left=left), _MARK_HEIGHT)
     h = row.image.shape[0]
     digit = (ROW_BASE - ROW_TOP) * h
-    scale = _MARK_HEIGHT / (h + (above + 0.1) * digit)
+    scale = _MARK_HEIGHT / (h + (above + below) * digit)
     by_templates = read_mark(image, row_top=(above * digit + ROW_TOP * h) * scale,
                              row_x0=(left + ROW_SIDE) * digit * scale, row_height=digit * scale)
     found = [m for m in (by_network, by_templates) if m is not None]

@@ -27,7 +27,8 @@ def test_crop_of_every_style_reads_back_its_text(photo_file, style):
     path, sample = photo_file(style, 0, crop=True)
     read = read_display(path)
     assert read.text == sample.text
-    assert read.tariff is None  # a crop of the digits shows no mark
+    assert read.tariff is None  # a crop of the digits shows no mark …
+    assert read.tariff_confidence == 0.0  # … and none is made up from its edge
 
 
 def test_value_is_exact_decimal_and_whole_watt_hours(photo_file):
