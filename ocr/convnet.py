@@ -22,7 +22,9 @@ class ConvNet:
         self._layers: list[tuple[np.ndarray, np.ndarray, tuple[int, int]]] = []
         index = 0
         while f"w{index}" in weights:
-            self._layers.append((weights[f"w{index}"].astype(np.float32),
+            w = weights[f"w{index}"].astype(np.float32)      # out × in × kh × kw, as PyTorch has it
+            # Rows in the order a window is laid out channels-last: kh, kw, in.
+            self._layers.append((np.ascontiguousarray(w.transpose(2, 3, 1, 0)),
                                  weights[f"b{index}"].astype(np.float32),
                                  (int(weights[f"pool{index}"][0]), int(weights[f"pool{index}"][1]))))
             index += 1
@@ -30,8 +32,11 @@ class ConvNet:
             raise ValueError("no layers in the network's weights")
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        """``N × H × W`` inputs → ``N × classes × H' × W'`` outputs of the last convolution."""
-        x = batch[:, None].astype(np.float32)
+        """``N × H × W`` inputs → ``N × classes × H' × W'`` outputs of the last convolution.
+
+        Runs channels-last (``N × H × W × C``): each convolution is one matrix product of
+        the windows laid out contiguously, with no transposes between layers."""
+        x = batch[..., None].astype(np.float32)
         last = len(self._layers) - 1
         for i, (w, b, pool) in enumerate(self._layers):
             x = _conv(x, w, b)
@@ -39,7 +44,7 @@ class ConvNet:
                 np.maximum(x, 0.0, out=x)
             if pool != (1, 1):
                 x = _max_pool(x, pool)
-        return x
+        return x.transpose(0, 3, 1, 2)
 
 
 def softmax(logits: np.ndarray, axis: int) -> np.ndarray:
@@ -55,21 +60,26 @@ def load(path: Path) -> ConvNet:
 
 
 def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-    n, c, h, width = x.shape
-    out_c, _, kh, kw = w.shape
+    """``N × H × W × C`` → ``N × H' × W' × out`` with ``w`` as ``kh × kw × C × out``: 'same'
+    along the width, and along the height unless the kernel is as high as the input (then
+    one row)."""
+    n, h, width, c = x.shape
+    kh, kw, _, out_c = w.shape
     ph = 0 if kh == h else kh // 2
     pw = kw // 2
-    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(2, 3))
-    oh, ow = windows.shape[2], windows.shape[3]
-    # n, c, oh, ow, kh, kw → rows of (c·kh·kw) per output pixel, one matrix product
-    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)
-    out = cols @ w.reshape(out_c, -1).T + b
-    return out.reshape(n, oh, ow, out_c).transpose(0, 3, 1, 2)
+    padded = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
+    oh, ow = padded.shape[1] - kh + 1, padded.shape[2] - kw + 1
+    # One row of (kh·kw·c) per output pixel, filled a kernel offset at a time.
+    cols = np.empty((n, oh, ow, kh, kw, c), np.float32)
+    for i in range(kh):
+        for j in range(kw):
+            cols[:, :, :, i, j, :] = padded[:, i:i + oh, j:j + ow, :]
+    out = cols.reshape(n * oh * ow, kh * kw * c) @ w.reshape(-1, out_c) + b
+    return out.reshape(n, oh, ow, out_c)
 
 
 def _max_pool(x: np.ndarray, pool: tuple[int, int]) -> np.ndarray:
-    n, c, h, w = x.shape
+    n, h, w, c = x.shape
     ph, pw = pool
-    x = x[:, :, :h - h % ph, :w - w % pw]
-    return x.reshape(n, c, h // ph, ph, w // pw, pw).max(axis=(3, 5))
+    x = x[:, :h - h % ph, :w - w % pw]
+    return x.reshape(n, h // ph, ph, w // pw, pw, c).max(axis=(2, 4))
