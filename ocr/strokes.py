@@ -91,7 +91,11 @@ def stacked_groups(boxes: np.ndarray) -> np.ndarray:
             overlap = min(x1[i], x1[j]) - max(x0[i], x0[j])
             gap = max(y0[i], y0[j]) - min(y1[i], y1[j])
             tallest = max(h[i], h[j])
-            if overlap >= 0.5 * min(w[i], w[j]) and -0.1 * tallest <= gap <= 0.15 * tallest:
+            # Two halves of one digit (alike in width and height) may be further apart: the
+            # middle segment between them lost to glare or too faint to ink.
+            halves = min(w[i], w[j]) >= 0.75 * max(w[i], w[j]) and min(h[i], h[j]) >= 0.6 * tallest
+            reach = (0.4 if halves else 0.15) * tallest
+            if overlap >= 0.5 * min(w[i], w[j]) and -0.1 * tallest <= gap <= reach:
                 parent[root(int(j))] = root(int(i))
     return np.array([root(i) for i in range(len(boxes))], np.int64)
 
