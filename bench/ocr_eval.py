@@ -19,9 +19,9 @@ all run on the same images in the same run, each with
 ``qr`` counts the QR codes labelled, decoded exactly (by ``read_display``, or by ``read_qr``
 where the digits could not be read), and decoded where none was labelled.
 ``locate`` (for photos whose labels carry ``field_quad``) measures finding alone: how often the
-top row image of ``ocr.locate.digit_rows`` (and any of the three it returns) holds the whole
-labelled reading field inside its height and width while the field fills at least 60 % of
-the height, how often the top glass candidate holds the field, and the milliseconds each
+top row image of ``ocr.locate.digit_rows`` (and any of the three it returns; and the top row
+as the line reader cuts it, ``LINE_EXTRA`` wider) holds the whole labelled reading field
+inside its height and width while the field fills at least 60 % of the height, how often the top glass candidate holds the field, and the milliseconds each
 search takes.
 ``--classifiers`` adds ``ours:line`` (the line recognizer alone), ``ours:cells`` (the cell
 reader alone) and ``ours:cells:segments`` and ``ours:cells:model`` (the cell reader with one
@@ -46,7 +46,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
+from dataclasses import dataclass, field, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
@@ -56,7 +56,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from drivers.errors import ReadError  # noqa: E402
 from ocr import LOW_CONFIDENCE, read_display, read_qr  # noqa: E402
-from ocr.locate import DigitRow, digit_rows, display_candidates  # noqa: E402
+from ocr.line import LINE_EXTRA  # noqa: E402
+from ocr.locate import DigitRow, digit_rows, display_candidates, row_surroundings, widened  # noqa: E402
 from ocr.photo_file import load_photo  # noqa: E402
 
 cv2.setNumThreads(1)
@@ -79,6 +80,7 @@ class LocateTally:
     photos: int = 0
     row_top: int = 0
     row_any: int = 0
+    row_top_widened: int = 0
     glass_top: int = 0
     row_seconds: list[float] = field(default_factory=list)
     glass_seconds: list[float] = field(default_factory=list)
@@ -95,6 +97,11 @@ class LocateTally:
         held = [_row_holds(row, truth) for row in rows]
         self.row_top += bool(held and held[0])
         self.row_any += any(held)
+        if rows:
+            wide = replace(rows[0], image=widened(bgr, rows[:1], LINE_EXTRA)[0],
+                           quad=row_surroundings(rows[0], above=0.0, below=0.0,
+                                                 left=LINE_EXTRA, right=LINE_EXTRA))
+            self.row_top_widened += _row_holds(wide, truth)
         self.glass_top += bool(glass and _quad_holds(glass[0].quad, truth))
 
     def summary(self) -> dict[str, object]:
@@ -102,7 +109,8 @@ class LocateTally:
         row_ms = np.array(self.row_seconds or [0.0]) * 1000
         glass_ms = np.array(self.glass_seconds or [0.0]) * 1000
         return {"photos": self.photos, "row_top": round(self.row_top / n, 4),
-                "row_any_of_3": round(self.row_any / n, 4), "glass_top": round(self.glass_top / n, 4),
+                "row_any_of_3": round(self.row_any / n, 4),
+                "row_top_widened": round(self.row_top_widened / n, 4), "glass_top": round(self.glass_top / n, 4),
                 "row_ms_median": round(float(np.median(row_ms)), 1),
                 "row_ms_p95": round(float(np.percentile(row_ms, 95)), 1),
                 "glass_ms_median": round(float(np.median(glass_ms)), 1)}

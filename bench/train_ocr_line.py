@@ -7,13 +7,14 @@
 Reproducible: photos come from ``firmware_sim.lcd`` with a fixed seed (``TRAIN_SEED``, never
 used by the evaluation sets), in the styles the reader was tuned on and, for every other
 photo, one of them with its proportions and glyph forms varied; half under mild and half
-under harsh conditions, a quarter of them crops. The held-out styles are never used.
+under harsh conditions, a third of them crops. The held-out styles are never used.
 
-Each photo goes through ``ocr.locate.digit_rows`` as the reader does, so the network learns
-rows as the finder cuts them: the row that holds the labelled reading field is a positive
-example, a row far from it (a label, the brand, a QR code) an example of "no reading" (empty
-text), and a row cut from the labelled field itself with its edges jittered one more
-positive, for rows the finder places a little off. Crops are read whole.
+Each photo goes through ``ocr.locate.digit_rows`` as the reader does, and each row is cut
+again ``ocr.line.LINE_EXTRA`` digit heights wider (``ocr.locate.widened``), so the network
+learns rows as the reader gives them: a row that holds the labelled reading field is a
+positive example, a row far from it (a label, the brand, a QR code) an example of "no
+reading" (empty text), and a row cut from the labelled field itself with its edges jittered
+one more positive, for rows the finder places a little off. Crops are read whole.
 
 Training uses PyTorch's CTC loss on CPU with a fixed seed; the weights are exported by
 ``bench/ocr_training.py`` for the numpy forward pass in ``ocr.convnet``.
@@ -33,8 +34,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from firmware_sim.lcd import HARSH, MILD, TUNING_STYLES, Sample, make_sample  # noqa: E402
-from ocr.line import ALPHABET, LINE_H, LINE_W, MODEL_PATH, decode, line_input  # noqa: E402
-from ocr.locate import ROW_BASE, ROW_HEIGHT, ROW_SIDE, ROW_TOP, DigitRow, digit_rows  # noqa: E402
+from ocr.line import ALPHABET, LINE_EXTRA, LINE_H, LINE_W, MODEL_PATH, decode, line_input  # noqa: E402
+from ocr.locate import (ROW_BASE, ROW_HEIGHT, ROW_SIDE, ROW_TOP, DigitRow, digit_rows,  # noqa: E402
+                        row_surroundings, widened)
 from ocr.photo_file import load_photo  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,14 +52,18 @@ def _inside(quad: np.ndarray, point: np.ndarray, margin: float) -> bool:
     return cv2.pointPolygonTest(contour, (float(point[0]), float(point[1])), True) >= -margin
 
 
-def field_row(bgr: np.ndarray, field: np.ndarray, rng: np.random.Generator) -> DigitRow:
-    """The row the finder would cut around the labelled field, edges jittered."""
+def field_row(bgr: np.ndarray, field: np.ndarray, rng: np.random.Generator,
+              extra: tuple[float, float] | None = None) -> DigitRow:
+    """The row the finder would cut around the labelled field, edges jittered, with a further
+    ``extra`` digit heights (drawn from that range) each side: the line reader's wider cut."""
     tl, tr, br, bl = field
     height = (np.linalg.norm(bl - tl) + np.linalg.norm(br - tr)) / 2
     width = (np.linalg.norm(tr - tl) + np.linalg.norm(br - bl)) / 2
     digit = height / 1.16
     row_h = digit / (ROW_BASE - ROW_TOP)
     side = ROW_SIDE * digit * rng.uniform(0.6, 1.3, 2)
+    if extra is not None:
+        side += digit * rng.uniform(*extra, 2)
     top = (row_h - height) / 2 + rng.uniform(-0.08, 0.08) * row_h
     bottom = (row_h - height) / 2 + rng.uniform(-0.08, 0.08) * row_h
     unit = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
@@ -74,43 +80,50 @@ def field_row(bgr: np.ndarray, field: np.ndarray, rng: np.random.Generator) -> D
     return DigitRow(image, quad, float(digit), 0.0, 1.0)
 
 
-def training_sample(index: int) -> Sample:
+def training_sample(index: int, crops_every: int = 4) -> Sample:
     """Training photo ``index``: mild or harsh, tuning styles (varied for odd indices),
-    a quarter of them crops."""
+    one in ``crops_every`` of them a crop."""
     conditions = MILD if index % 2 == 0 else HARSH
     styles = [*TUNING_STYLES, varied_style(index)] if index % 2 else list(TUNING_STYLES)
-    return make_sample(TRAIN_SEED, index, conditions, styles=styles, crop=index % 4 == 0,
+    return make_sample(TRAIN_SEED, index, conditions, styles=styles, crop=index % crops_every == 0,
                        qr_chance=0.2)
 
 
-def matched_rows(bgr: np.ndarray, field: np.ndarray) -> tuple[list[DigitRow], list[DigitRow]]:
-    """The rows ``digit_rows`` finds that hold the labelled field, and those far from it
-    (rows that overlap it only in part are neither)."""
+def matched_rows(bgr: np.ndarray, field: np.ndarray, extra: float = 0.0
+                 ) -> tuple[list[DigitRow], list[DigitRow]]:
+    """The rows ``digit_rows`` finds that hold the labelled field (once widened by ``extra``
+    digit heights each side), and those far from it (rows that overlap it only in part are
+    neither)."""
     centre = field.mean(axis=0)
     digit = np.linalg.norm(field[3] - field[0]) / 1.16
     holding, apart = [], []
     for row in digit_rows(bgr):
+        quad = row_surroundings(row, above=0.0, below=0.0, left=extra, right=extra)
         if 0.75 < row.digit_height / digit < 1.33 and \
-                all(_inside(row.quad, corner, 0.25 * digit) for corner in field):
+                all(_inside(quad, corner, 0.25 * digit) for corner in field):
             holding.append(row)
-        elif not _inside(row.quad, centre, 1.5 * digit) and \
-                not any(_inside(field, corner, 0.5 * digit) for corner in row.quad):
+        elif not _inside(quad, centre, 1.5 * digit) and \
+                not any(_inside(field, corner, 0.5 * digit) for corner in quad):
             apart.append(row)
     return holding, apart
 
 
 def rows_of(index: int) -> list[tuple[np.ndarray, str]]:
-    """Network inputs and their texts from training photo ``index``."""
-    sample = training_sample(index)
+    """Network inputs and their texts from training photo ``index``: rows cut as the reader
+    cuts them (``LINE_EXTRA`` wider than the finder's), one cut from the labelled field with
+    its sides drawn around that width."""
+    sample = training_sample(index, crops_every=3)
     bgr = load_photo(sample.encoded)
     if sample.field_quad is None:
         return [(line_input(bgr), sample.text)]
     rng = np.random.default_rng([TRAIN_SEED, index, 2])
     field = np.array(sample.field_quad, np.float32)
-    out = [(line_input(field_row(bgr, field, rng).image), sample.text)]
-    holding, apart = matched_rows(bgr, field)
-    out += [(line_input(row.image), sample.text) for row in holding]
-    out += [(line_input(row.image), "") for row in apart if rng.random() < 0.5]
+    reach = (0.3 * LINE_EXTRA, 1.4 * LINE_EXTRA)
+    out = [(line_input(field_row(bgr, field, rng, reach).image), sample.text)]
+    holding, apart = matched_rows(bgr, field, LINE_EXTRA)
+    out += [(line_input(image), sample.text) for image in widened(bgr, holding, LINE_EXTRA)]
+    out += [(line_input(image), "") for image in widened(bgr, apart, LINE_EXTRA)
+            if rng.random() < 0.5]
     return out
 
 
@@ -156,7 +169,7 @@ def _augment(batch, generator):
     gain = torch.empty(n, 1, 1, 1).uniform_(0.6, 1.4, generator=generator)
     offset = torch.empty(n, 1, 1, 1).uniform_(-0.2, 0.2, generator=generator)
     x = batch * gain + offset
-    stretch = float(torch.empty(1).uniform_(0.8, 1.2, generator=generator))
+    stretch = float(torch.empty(1).uniform_(0.7, 1.35, generator=generator))
     width = int(LINE_W * stretch)
     x = F.interpolate(x, size=(LINE_H, width), mode="bilinear", align_corners=False)
     if width >= LINE_W:

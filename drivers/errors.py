@@ -126,6 +126,11 @@ class ReadError(MeterlinkError):
         super().__init__(f"{path}: {reason}" if path else reason)
 
 
+class MissingDigits(ReadError):
+    """The display was found but part of the reading is wiped out (a digit under glare, the
+    decimals after a lit point): a reading made without them would be a guess."""
+
+
 class DeliveryError(MeterlinkError):
     """A reading could not be handed to its sink (spool full, broker refused the credentials)."""
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from drivers.errors import ReadError
+from drivers.errors import MissingDigits, ReadError
 from ocr.digits import Classifier, DigitRead, classify_cells
 from ocr.marks import MarkRead, read_mark
 from ocr.strokes import brightest_channel, digit_blobs, fit_line, normalised, stroke_map
@@ -100,14 +100,16 @@ class FieldLayout:
         return self.integer + self.decimals
 
 
-def layout_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = False) -> FieldLayout:
+def layout_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = False,
+                 mark: bool = True) -> FieldLayout:
     """Find the digit row of an upright display image and its cells; ``ReadError`` when none.
 
     ``edge_margin`` (in digit widths) is the bare glass the digits must leave at the image's
     left and right edges: a region cut out of a photo that ends right after a digit may have
     cut the reading short. ``crop`` says the image is the reading field itself, cut close
     around the digits (and perhaps squashed or stretched): no tariff mark is looked for, and
-    the digits may touch its edges.
+    the digits may touch its edges. ``mark=False`` skips the tariff mark (a caller that has
+    it already).
     """
     stroke, row = _locate_row(bgr, crop=crop)
     band, (left_edge, right_edge) = _straighten(stroke, row)
@@ -118,18 +120,19 @@ def layout_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = Fals
                             right_edge - (cells_dec or cells_int)[-1].x1 < edge_margin * digit_w):
         raise ReadError("the digits run off the edge of the display found: photograph the whole display")
     to_image = bgr.shape[0] / WORK_HEIGHT
-    mark = None if crop else read_mark(bgr, row_top=_line_at(row.top, row.x0) * to_image,
-                                       row_x0=row.x0 * to_image, row_height=row.height * to_image)
-    return FieldLayout(band, tuple(cells_int), tuple(cells_dec), mark)
+    found = None if crop or not mark else read_mark(
+        bgr, row_top=_line_at(row.top, row.x0) * to_image, row_x0=row.x0 * to_image,
+        row_height=row.height * to_image)
+    return FieldLayout(band, tuple(cells_int), tuple(cells_dec), found)
 
 
 def read_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = False,
-               classifier: Classifier = "both") -> FieldRead:
+               classifier: Classifier = "both", mark: bool = True) -> FieldRead:
     """Read the digit row of an upright display image (see ``layout_field``)."""
-    layout = layout_field(bgr, edge_margin=edge_margin, crop=crop)
+    layout = layout_field(bgr, edge_margin=edge_margin, crop=crop, mark=mark)
     digits = classify_cells(layout.band, layout.cells, classifier)
     if _trailing_point(layout.band, layout.cells[-1], digits[-1]):
-        raise ReadError("the point is lit after the last digit read, so the decimals could not be "
+        raise MissingDigits("the point is lit after the last digit read, so the decimals could not be "
                         "made out: take another photo straight on, without reflections")
     integer = tuple(digits[: len(layout.integer)])
     decimals = tuple(digits[len(layout.integer):])
@@ -317,8 +320,8 @@ def _cells(band: np.ndarray, lean: float) -> tuple[list[Cell], list[Cell]]:
         decimals = _place_cells(small, s_width, s_pitch, s_top)
         # The decimals follow the integer part at about one pitch; more means one was lost.
         if decimals[0].x1 - integer[-1].x1 > 1.6 * pitch:
-            raise ReadError("a digit between the whole and the decimal part could not be made "
-                            "out: take another photo straight on, without reflections")
+            raise MissingDigits("a digit between the whole and the decimal part could not be "
+                                "made out: take another photo straight on, without reflections")
     last = (decimals or integer)[-1]
     if _stray_digit(binary, integer[0].x0 - 1.3 * pitch, integer[0].x0 - 0.15 * pitch) or \
             _stray_digit(binary, last.x1 + 0.15 * pitch, last.x1 + 1.3 * pitch):

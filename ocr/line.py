@@ -28,6 +28,7 @@ MODEL_PATH = Path(__file__).resolve().parent / "models" / "line.npz"
 LINE_H = 32            # rows the network sees
 LINE_W = 256           # columns it sees; narrower rows are padded, wider ones squeezed
 ALPHABET = "0123456789."   # index 0 of the output is CTC's blank, then these
+LINE_EXTRA = 1.5       # the finder's rows are read widened by this many digit heights each side
 
 
 def line_input(bgr: np.ndarray) -> np.ndarray:

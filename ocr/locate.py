@@ -19,7 +19,7 @@ a label or the housing's own outline costs time, not a wrong reading.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -567,6 +567,18 @@ def _cut(pyramid: _Pyramid, row: DigitRow, height: int) -> DigitRow:
     image = cv2.warpPerspective(source, matrix, (width, height), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_REPLICATE)
     return DigitRow(image, quad, row.digit_height, row.slant, row.score)
+
+
+def widened(bgr: np.ndarray, rows: list[DigitRow], extra: float, *,
+            height: int = ROW_HEIGHT) -> list[np.ndarray]:
+    """Each row's image cut again with ``extra`` digit heights more of the photo on either
+    side, same height and slant. The blob chain a row grows from can stop a few digits short
+    of the field's end (glare breaking a digit, smaller or boxed decimals): a recognizer
+    given the wider cut still sees them."""
+    pyramid = _Pyramid(bgr)
+    return [_cut(pyramid, replace(row, quad=row_surroundings(row, above=0.0, below=0.0, left=extra,
+                                                             right=extra)), height).image
+            for row in rows]
 
 
 def row_surroundings(row: DigitRow, *, above: float = 0.6, below: float = 0.1, left: float = 1.0,

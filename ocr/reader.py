@@ -15,14 +15,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator, Literal
 
+import cv2
 import numpy as np
 
-from drivers.errors import ReadError
+from drivers.errors import MissingDigits, ReadError
 from ocr.digits import Classifier
 from ocr.field import WORK_HEIGHT, FieldRead, read_field
-from ocr.line import LineRead, read_lines
+from ocr.line import LINE_EXTRA, LineRead, read_lines
 from ocr.locate import (ROW_BASE, ROW_SIDE, ROW_TOP, DigitRow, digit_rows, display_candidates,
-                        rectify, row_surroundings)
+                        rectify, row_surroundings, widened)
 from ocr.marks import MarkRead, classify_mark_windows, mark_window, read_mark
 from ocr.segments import DigitRead
 from ocr.photo_file import PhotoSource, load_photo
@@ -111,41 +112,54 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method
     The line recognizer (``ocr.line``) reads the rows ``digit_rows`` finds, whole; the cell
     reader (``ocr.field``) cuts a region into digit cells, starting with the region the
     line was read in. Where both give the same text, each digit is as sure as the surer of
-    them (``_agreement``). Where they differ the surer is kept but never reported as sure;
+    them (``_agreement``). Where they differ the longer reading is kept (then the surer), never
+    reported as sure;
     where one cannot read at all, the other alone is sure only above ``_ALONE_SURE``. Measured
     on harsh photos: each reader alone returns wrong readings as sure (the line a dozen in
     300, mostly a digit dropped where the row was cut short), their agreement very few.
     """
     if method == "cells":
         return _read_by_cells(bgr, classifier)
-    by_line = _read_by_line(bgr)
+    rows = digit_rows(bgr)        # found once, for both readers
+    by_line = _read_by_line(bgr, rows)
     if by_line is None:
         if method == "line":
             raise ReadError("no row of display digits could be read: photograph the display "
                             "straight on, filling most of the picture")
-        alone, box = _read_by_cells(bgr, classifier)
+        alone, box = _read_by_cells(bgr, classifier, rows=rows)
         return (alone if alone.confidence >= _ALONE_SURE else _capped(alone, _DISAGREE_CAP)), box
     if method == "line":
         return by_line
     line_field, line_box = by_line
     try:
         cells_field, cells_box = _read_by_cells(bgr, classifier, first=np.array(line_box, np.float32),
-                                                hoped=line_field.text)
+                                                hoped=line_field.text, rows=rows,
+                                                mark=line_field.mark is None)
+    except MissingDigits:
+        # The cell reader saw part of the reading wiped out, and the line reader doubts a
+        # character: what it read would be a guess.
+        if line_field.confidence < _DISAGREE_CAP:
+            raise
+        return by_line if line_field.confidence >= _ALONE_SURE else \
+            (_capped(line_field, _DISAGREE_CAP), line_box)
     except ReadError:
         if line_field.confidence >= _ALONE_SURE:
             return by_line
         return _capped(line_field, _DISAGREE_CAP), line_box
     if cells_field.text == line_field.text:
         return _agreed(line_field, cells_field), line_box
-    if line_field.confidence >= cells_field.confidence:
+    # Each reader's usual slip is losing a faint character (a digit under glare, the point),
+    # seldom making one up: of two different readings the longer is kept, then the surer.
+    if (len(line_field.text), line_field.confidence) >= (len(cells_field.text), cells_field.confidence):
         return _capped(line_field, _DISAGREE_CAP), line_box
     return _capped(cells_field, _DISAGREE_CAP), cells_box
 
 
-def _read_by_line(bgr: np.ndarray) -> tuple[FieldRead, tuple[tuple[float, float], ...]] | None:
+def _read_by_line(bgr: np.ndarray, rows: list[DigitRow]
+                  ) -> tuple[FieldRead, tuple[tuple[float, float], ...]] | None:
     """The most confident plausible reading of the line recognizer; ``None`` when none reads.
 
-    The rows ``digit_rows`` finds in the photo are read first (with the whole image, when it
+    The ``rows`` ``digit_rows`` found in the photo are read first (with the whole image, when it
     is shaped like a reading field); when none of them reads surely, the row found in each
     of the likeliest glass outlines, cut out upright, is read too: on the glass alone the
     digits are the largest thing, where in the photo a label or a code may outrank them.
@@ -154,7 +168,9 @@ def _read_by_line(bgr: np.ndarray) -> tuple[FieldRead, tuple[tuple[float, float]
     h, w = bgr.shape[:2]
     whole = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     is_field = w / h >= _FIELD_ASPECT
-    best = _best_line(bgr, digit_rows(bgr), lambda row: row_surroundings(row),
+    # In a reading-field image the cell reader checks the whole image, read as a field,
+    # whichever row the line was read in (a row's surroundings lie mostly off the image).
+    best = _best_line(bgr, rows, (lambda _: whole) if is_field else row_surroundings,
                       whole if is_field else None)
     if best is None or best.field.confidence < _GOOD_ENOUGH:
         for candidate in display_candidates(bgr)[:_GLASS_TRIED]:
@@ -172,6 +188,7 @@ def _read_by_line(bgr: np.ndarray) -> tuple[FieldRead, tuple[tuple[float, float]
 
 
 _GLASS_TRIED = 2
+_FIELD_SCALES = (0.55, 0.7, 0.85, 1.0)   # widths a reading-field image is read at
 
 
 @dataclass(frozen=True)
@@ -188,13 +205,19 @@ class _LineCandidate:
 def _best_line(image: np.ndarray, rows: list[DigitRow],
                box_of: Callable[[DigitRow], np.ndarray],
                field_box: np.ndarray | None = None) -> _LineCandidate | None:
-    """The surest plausible line read among ``rows`` of ``image`` (and of the whole image,
-    read as a reading field, when ``field_box`` gives its box)."""
+    """The surest plausible line read among ``rows`` of ``image``, each read ``LINE_EXTRA``
+    digit heights wider than the finder cut it (and of the whole image, read as a reading
+    field, when ``field_box`` gives its box)."""
     sources: list[DigitRow | None] = list(rows)
-    images = [r.image for r in rows]
+    images = widened(image, rows, LINE_EXTRA)
     if field_box is not None:
-        sources.insert(0, None)
-        images.insert(0, image)
+        # A reading-field image is stretched to a fixed size whatever its digit count: read
+        # at several widths, the narrower ones give a short reading its digits' proportions.
+        h, w = image.shape[:2]
+        for scale in _FIELD_SCALES:
+            sources.insert(0, None)
+            images.insert(0, cv2.resize(image, (max(8, round(w * scale)), h),
+                                        interpolation=cv2.INTER_AREA))
     best: _LineCandidate | None = None
     for row, read in zip(sources, read_lines(images)):
         parts = _line_parts(read)
@@ -229,8 +252,11 @@ def _field_from_line(read: LineRead, parts: tuple[int, int]) -> FieldRead:
 def _row_mark(bgr: np.ndarray, row: DigitRow) -> MarkRead | None:
     """The tariff mark beside or above a row: the mark network's answer and the templates'
     (``ocr.marks.read_mark``), the surer of the two (measured on harsh photos: either alone
-    names fewer marks right than the pair)."""
+    names fewer marks right than the pair). The templates are not consulted where the
+    network is ``_MARK_SURE``: on held-out harsh photos it was never wrong there."""
     by_network = classify_mark_windows([mark_window(bgr, row)])[0]
+    if by_network is not None and by_network.confidence >= _MARK_SURE:
+        return by_network
     above, below, left = 0.6, 0.1, 1.0       # room cut around the row, in digit heights
     image = rectify(bgr, row_surroundings(row, above=above, below=below, left=left), _MARK_HEIGHT)
     h = row.image.shape[0]
@@ -243,6 +269,7 @@ def _row_mark(bgr: np.ndarray, row: DigitRow) -> MarkRead | None:
 
 
 _MARK_HEIGHT = 160   # the row's surroundings are cut this high for the templates
+_MARK_SURE = 0.95    # the mark network alone decides from here on
 
 
 def _agreed(by_line: FieldRead, by_cells: FieldRead) -> FieldRead:
@@ -276,12 +303,14 @@ def _capped(field: FieldRead, cap: float) -> FieldRead:
 
 
 def _read_by_cells(bgr: np.ndarray, classifier: Classifier, *, first: np.ndarray | None = None,
-                   hoped: str | None = None) -> tuple[FieldRead, tuple[tuple[float, float], ...]]:
+                   hoped: str | None = None, rows: list[DigitRow] | None = None, mark: bool = True
+                   ) -> tuple[FieldRead, tuple[tuple[float, float], ...]]:
     """Try the places the display may be, cheapest first (``first`` before all), until one
-    reads confidently or reads the ``hoped`` text."""
+    reads confidently or reads the ``hoped`` text. ``rows`` are the photo's digit rows when
+    already found; ``mark=False`` leaves the tariff mark out (the caller has one)."""
     best: tuple[FieldRead, np.ndarray] | None = None
     first_error: ReadError | None = None
-    regions = regions_to_try(bgr)
+    regions = regions_to_try(bgr, rows)
     if first is not None:
         h, w = bgr.shape[:2]
         is_whole = bool(np.allclose(first, [[0, 0], [w, 0], [w, h], [0, h]]))
@@ -293,7 +322,7 @@ def _read_by_cells(bgr: np.ndarray, classifier: Classifier, *, first: np.ndarray
             # A quadrilateral may be part of the glass, cut by a reflection's edge: its digits
             # must end well inside it. A field image is cut close around its digits.
             field = read_field(image, edge_margin=0.0 if is_whole else 0.5, crop=is_whole,
-                               classifier=classifier)
+                               classifier=classifier, mark=mark)
             _check_plausible(field)
         except ReadError as exc:
             first_error = first_error or exc
@@ -311,18 +340,20 @@ def _read_by_cells(bgr: np.ndarray, classifier: Classifier, *, first: np.ndarray
     return field, tuple((float(x), float(y)) for x, y in quad)
 
 
-def regions_to_try(bgr: np.ndarray) -> Iterator[tuple[np.ndarray, bool]]:
+def regions_to_try(bgr: np.ndarray, rows: list[DigitRow] | None = None
+                   ) -> Iterator[tuple[np.ndarray, bool]]:
     """Quadrilaterals that may hold the display, likeliest first, each with whether it is the
     whole image read as a field: the glass outlines, then the surroundings of the rows of
     digits (searched only when no glass reads confidently: a reflection's edge can cut the
-    glass outline, and faint glass can lose it)."""
+    glass outline, and faint glass can lose it). ``rows``: the photo's digit rows, when found
+    already."""
     h, w = bgr.shape[:2]
     whole = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
     if w / h >= _FIELD_ASPECT:
         yield whole, True
     for candidate in display_candidates(bgr)[:3]:
         yield candidate.quad, False
-    for row in digit_rows(bgr):
+    for row in digit_rows(bgr) if rows is None else rows:
         yield row_surroundings(row), False
     if w / h < _FIELD_ASPECT:
         yield whole, True
@@ -330,13 +361,16 @@ def regions_to_try(bgr: np.ndarray) -> Iterator[tuple[np.ndarray, bool]]:
 
 def _check_plausible(field: FieldRead) -> None:
     lo, hi = _INTEGER_DIGITS
-    if not lo <= len(field.integer) <= hi or len(field.decimals) > 3:
+    if len(field.integer) < lo:       # fewer digits than any meter shows: some are lost
+        raise MissingDigits(f"what was found ({field.text!r}) is too short for a meter reading: "
+                            "photograph the display straight on, without reflections")
+    if len(field.integer) > hi or len(field.decimals) > 3:
         raise ReadError(f"what was found ({field.text!r}) does not look like a meter reading: "
                         "photograph the display straight on")
     for i, digit in enumerate(field.digits, 1):
         if digit.char == "?" or digit.confidence < UNREADABLE:
-            raise ReadError(f"digit {i} of {len(field.digits)} cannot be read (glare, blur or a "
-                            "faint segment): take another photo without reflections")
+            raise MissingDigits(f"digit {i} of {len(field.digits)} cannot be read (glare, blur or "
+                                "a faint segment): take another photo without reflections")
 
 
 def _display_read(field: FieldRead, box: tuple[tuple[float, float], ...],

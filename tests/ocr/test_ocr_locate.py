@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from firmware_sim.lcd import MILD, STYLES, make_sample
-from ocr.locate import ROW_BASE, ROW_TOP, digit_rows, row_surroundings
+from ocr.locate import ROW_BASE, ROW_TOP, digit_rows, row_surroundings, widened
 from ocr.photo_file import load_photo
 
 
@@ -62,3 +62,17 @@ def test_surroundings_of_a_row_contain_the_row():
     around = row_surroundings(row)
     for corner in row.quad:
         assert cv2.pointPolygonTest(around.reshape(-1, 1, 2), tuple(map(float, corner)), False) > 0
+
+
+def test_a_widened_row_shows_more_of_the_photo_on_both_sides_at_the_same_height():
+    sample = make_sample(7, 0, MILD, styles=["slim"])
+    bgr = load_photo(sample.encoded)
+    row = digit_rows(bgr, height=48)[0]
+    image = widened(bgr, [row], 1.5, height=48)[0]
+    digit = (ROW_BASE - ROW_TOP) * 48
+    assert image.shape[0] == 48
+    assert abs(image.shape[1] - (row.image.shape[1] + 2 * 1.5 * digit)) <= 2
+    # The middle of the wider cut is the row itself, pixel for pixel up to resampling.
+    x0 = round(1.5 * digit)
+    inner = image[:, x0:x0 + row.image.shape[1]].astype(np.float32)
+    assert np.abs(inner - row.image[:, :inner.shape[1]].astype(np.float32)).mean() < 6

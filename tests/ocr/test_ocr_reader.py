@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from drivers.errors import ReadError
-from firmware_sim.lcd import HARSH, HELD_OUT_STYLES, STYLES, make_sample
+from firmware_sim.lcd import HARSH, HELD_OUT_STYLES, STYLES, make_sample, render_display
 from ocr import LOW_CONFIDENCE, read_display
+from ocr.field import read_field
 
 
 @pytest.mark.parametrize("style", sorted(STYLES))
@@ -94,3 +95,12 @@ def test_display_box_lies_inside_the_photo(photo_file):
         h, w = cv2.imread(str(path)).shape[:2]
         box = np.array(read_display(path).display_box)
         assert (box >= 0).all() and (box[:, 0] <= w).all() and (box[:, 1] <= h).all()
+
+
+def test_the_cell_reader_leaves_the_mark_out_when_asked_and_reads_the_same_digits():
+    display = render_display("0045678.12", "t2", STYLES["classic"])
+    glass = np.ascontiguousarray(display.rgb[..., ::-1])
+    with_mark = read_field(glass)
+    without = read_field(glass, mark=False)
+    assert with_mark.mark is not None and with_mark.mark.tariff == "t2"
+    assert without.mark is None and without.text == with_mark.text == "0045678.12"
