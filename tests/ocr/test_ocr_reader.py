@@ -11,7 +11,9 @@ import pytest
 from drivers.errors import ReadError
 from firmware_sim.lcd import HARSH, HELD_OUT_STYLES, STYLES, make_sample, render_display
 from ocr import LOW_CONFIDENCE, read_display
-from ocr.field import read_field
+from ocr.field import FieldRead, read_field
+from ocr.reader import _kept
+from ocr.segments import DigitRead
 
 
 @pytest.mark.parametrize("style", sorted(STYLES))
@@ -104,3 +106,17 @@ def test_the_cell_reader_leaves_the_mark_out_when_asked_and_reads_the_same_digit
     without = read_field(glass, mark=False)
     assert with_mark.mark is not None and with_mark.mark.tariff == "t2"
     assert without.mark is None and without.text == with_mark.text == "0045678.12"
+
+
+def _reading(text: str, confidence: float) -> FieldRead:
+    whole, _, frac = text.partition(".")
+    digits = lambda s: tuple(DigitRead(c, confidence, 1.0, ()) for c in s)  # noqa: E731
+    return FieldRead(digits(whole), digits(frac), confidence if frac else 1.0, None)
+
+
+def test_of_two_different_readings_the_longer_is_kept_then_the_surer():
+    dropped_point = _reading("0001388", 0.95)
+    whole = _reading("00013.88", 0.55)
+    assert _kept(dropped_point, whole) is whole and _kept(whole, dropped_point) is whole
+    sure, unsure = _reading("00013.88", 0.9), _reading("00018.88", 0.6)
+    assert _kept(unsure, sure) is sure
