@@ -2,7 +2,7 @@
 
     pip install -e '.[train]'                  # PyTorch, for training only
     python bench/train_ocr_line.py data  --photos 16000 --workers 2 --out /tmp/line-data.npz
-    python bench/train_ocr_line.py train --data /tmp/line-data.npz [--epochs 7]
+    python bench/train_ocr_line.py train --data /tmp/line-data.npz [--epochs 14]
 
 Reproducible: photos come from ``firmware_sim.lcd`` with a fixed seed (``TRAIN_SEED``, never
 used by the evaluation sets), in the styles the reader was tuned on and, for every other
@@ -220,7 +220,7 @@ def _accuracy(net, x, texts: list[str]) -> float:
 
 def main() -> None:
     run(__doc__.splitlines()[0], make_data=make_data, train=train, photos=16000,
-        data=Path("/tmp/line-data.npz"), epochs=7, model=MODEL_PATH)
+        data=Path("/tmp/line-data.npz"), epochs=14, model=MODEL_PATH)
 
 
 if __name__ == "__main__":

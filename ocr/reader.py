@@ -116,7 +116,8 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method
     them (``_agreement``). Where they differ the longer reading is kept (then the surer), never
     reported as sure; where one cannot read at all, the other alone is sure only when very
     sure (the line reader in a photo from ``_LINE_ALONE_SURE``, otherwise ``_ALONE_SURE``),
-    and where the cell reader saw digits wiped out the line reader's doubt refuses. Measured
+    and where the cell reader saw digits wiped out, a line read below ``LOW_CONFIDENCE`` is
+    refused. Measured
     on harsh photos: each reader alone returns wrong readings as sure (the line a dozen in
     300, mostly a digit dropped where the row was cut short), their agreement very few.
     """
@@ -143,9 +144,10 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method
                                                 hoped=line_field.text, rows=rows,
                                                 mark=line_field.mark is None)
     except MissingDigits:
-        # The cell reader saw part of the reading wiped out, and the line reader doubts a
-        # character: what it read would be a guess.
-        if line_field.confidence < _DISAGREE_CAP:
+        # The cell reader saw part of the reading wiped out, and the line reader is not sure
+        # enough to stand either: its reading would be a guess; the cell reader's reason
+        # tells the resident what to do.
+        if line_field.confidence < LOW_CONFIDENCE:
             raise
         return by_line if line_field.confidence >= alone_sure else \
             (_capped(line_field, _DISAGREE_CAP), line_box)
@@ -232,13 +234,21 @@ def _best_line(image: np.ndarray, rows: list[DigitRow],
             images.insert(0, cv2.resize(image, (max(8, round(w * scale)), h),
                                         interpolation=cv2.INTER_AREA))
     best: _LineCandidate | None = None
-    for row, read in zip(sources, read_lines(images)):
+    reads = read_lines(images)
+    for row, read in zip(sources, reads):
         parts = _line_parts(read)
         if parts is None:
             continue
         field = _field_from_line(read, parts)
         if best is None or field.confidence > best.field.confidence:
             best = _LineCandidate(field, image, row, field_box if row is None else box_of(row))
+    if best is not None and best.row is None and not best.field.decimals:
+        # Read without a point: only as sure of that as the width that most nearly saw one
+        # (a faint point seen at one width and not at another; else its decimals would be
+        # taken for whole kWh).
+        doubt = min(r.no_point for s, r in zip(sources, reads) if s is None)
+        best = replace(best, field=replace(best.field,
+                                           point_confidence=min(best.field.point_confidence, doubt)))
     return best
 
 
