@@ -51,7 +51,8 @@ class LineRead:
     text: str
     confidence: tuple[float, ...]     # one per character of ``text``
 
-    no_point: float = 1.0             # without a point: how sure the row shows none
+    no_point: float = 1.0             # without a point: how sure the row shows none …
+    point_at: int = 0                 # … and how many characters precede the column likeliest to hold one
 
     @property
     def overall(self) -> float:
@@ -89,6 +90,8 @@ def decode(probs: np.ndarray) -> LineRead:
     point = probs[:, 1 + ALPHABET.index(".")].max()
     no_point = float(np.clip((_POINT_UNSEEN - point) / (_POINT_UNSEEN - _POINT_ABSENT), 0.0, 1.0))
     peaks = [first + int(probs[first:last + 1, k].argmax()) for k, first, last in runs]
+    point_column = int(probs[:, 1 + ALPHABET.index(".")].argmax())
+    point_at = sum(1 for p in peaks if p < point_column)
     keep = probs[:, 0].copy()
     for i, (k, first, last) in enumerate(runs):
         # Columns from the previous run's end to the next run's start may go to this class.
@@ -98,7 +101,7 @@ def decode(probs: np.ndarray) -> LineRead:
     bounds = [0] + [(a + b + 1) // 2 for a, b in zip(peaks, peaks[1:])] + [len(best)]
     confs = tuple(float(min(probs[p, k], keep[bounds[i]:bounds[i + 1]].min()))
                   for i, ((k, _, _), p) in enumerate(zip(runs, peaks)))
-    return LineRead("".join(chars), confs, no_point)
+    return LineRead("".join(chars), confs, no_point, point_at)
 
 
 _POINT_ABSENT = 0.01    # a point's best column below this: no point shown

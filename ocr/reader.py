@@ -159,7 +159,8 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method
         return _agreed(line_field, cells_field), line_box
     if _kept(line_field, cells_field) is line_field:
         return _capped(line_field, _DISAGREE_CAP), line_box
-    return _capped(cells_field, _DISAGREE_CAP), cells_box
+    # The cell reader left the mark to the line reader's (read once, beside its row).
+    return _capped(replace(cells_field, mark=cells_field.mark or line_field.mark), _DISAGREE_CAP), cells_box
 
 
 def _kept(a: FieldRead, b: FieldRead) -> FieldRead:
@@ -236,6 +237,7 @@ def _best_line(image: np.ndarray, rows: list[DigitRow],
     best: _LineCandidate | None = None
     reads = read_lines(images)
     for row, read in zip(sources, reads):
+        read = _with_half_seen_point(read)
         parts = _line_parts(read)
         if parts is None:
             continue
@@ -250,6 +252,18 @@ def _best_line(image: np.ndarray, rows: list[DigitRow],
         best = replace(best, field=replace(best.field,
                                            point_confidence=min(best.field.point_confidence, doubt)))
     return best
+
+
+def _with_half_seen_point(read: LineRead) -> LineRead:
+    """A read without a point where the network more than half saw one (``no_point`` below
+    0.5): the point put where it was likeliest, never surer than ``_DISAGREE_CAP``. Without
+    it the decimals would be taken for whole kWh; with it the cell reader can confirm it."""
+    if "." in read.text or read.no_point >= 0.5 or not 0 < read.point_at < len(read.text):
+        return read
+    at = read.point_at
+    confidence = (*read.confidence[:at], (1.0 - read.no_point) * _DISAGREE_CAP, *read.confidence[at:])
+    return replace(read, text=read.text[:at] + "." + read.text[at:], confidence=confidence,
+                   no_point=1.0)
 
 
 def _line_parts(read: LineRead) -> tuple[int, int] | None:

@@ -12,7 +12,8 @@ from drivers.errors import ReadError
 from firmware_sim.lcd import HARSH, HELD_OUT_STYLES, STYLES, make_sample, render_display
 from ocr import LOW_CONFIDENCE, read_display
 from ocr.field import FieldRead, read_field
-from ocr.reader import _kept
+from ocr.line import LineRead
+from ocr.reader import _kept, _with_half_seen_point
 from ocr.segments import DigitRead
 
 
@@ -120,3 +121,12 @@ def test_of_two_different_readings_the_longer_is_kept_then_the_surer():
     assert _kept(dropped_point, whole) is whole and _kept(whole, dropped_point) is whole
     sure, unsure = _reading("00013.88", 0.9), _reading("00018.88", 0.6)
     assert _kept(unsure, sure) is sure
+
+
+def test_a_point_the_line_network_half_saw_is_put_back_where_it_saw_it_but_never_sure():
+    half_seen = LineRead("0000005", (0.99,) * 7, no_point=0.2, point_at=5)
+    read = _with_half_seen_point(half_seen)
+    assert read.text == "00000.05" and read.confidence[5] == pytest.approx(0.4)
+    assert read.confidence[5] < LOW_CONFIDENCE
+    barely_seen = LineRead("0000005", (0.99,) * 7, no_point=0.8, point_at=5)
+    assert _with_half_seen_point(barely_seen) == barely_seen
