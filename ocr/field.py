@@ -132,8 +132,8 @@ def read_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = False,
     layout = layout_field(bgr, edge_margin=edge_margin, crop=crop, mark=mark)
     digits = classify_cells(layout.band, layout.cells, classifier)
     if _trailing_point(layout.band, layout.cells[-1], digits[-1]):
-        raise MissingDigits("the point is lit after the last digit read, so the decimals could not be "
-                        "made out: take another photo straight on, without reflections")
+        raise MissingDigits("the point is lit after the last digit read, so the decimals could not "
+                            "be made out: take another photo straight on, without reflections")
     integer = tuple(digits[: len(layout.integer)])
     decimals = tuple(digits[len(layout.integer):])
     point_conf, integer, decimals = _place_point(layout.band, list(layout.integer),

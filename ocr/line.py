@@ -52,11 +52,7 @@ class LineRead:
     confidence: tuple[float, ...]     # one per character of ``text``
 
     no_point: float = 1.0             # without a point: how sure the row shows none …
-    point_at: int = 0                 # … and how many characters precede the column likeliest to hold one
-
-    @property
-    def overall(self) -> float:
-        return min(self.confidence, default=0.0)
+    point_at: int = 0                 # … and how many characters precede its likeliest column
 
 
 def decode(probs: np.ndarray) -> LineRead:

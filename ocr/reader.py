@@ -117,9 +117,9 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method
     reported as sure; where one cannot read at all, the other alone is sure only when very
     sure (the line reader in a photo from ``_LINE_ALONE_SURE``, otherwise ``_ALONE_SURE``),
     and where the cell reader saw digits wiped out, a line read below ``LOW_CONFIDENCE`` is
-    refused. Measured
-    on harsh photos: each reader alone returns wrong readings as sure (the line a dozen in
-    300, mostly a digit dropped where the row was cut short), their agreement very few.
+    refused. Measured on harsh photos: each reader alone returns wrong readings as sure (the
+    line a dozen in 300, mostly a digit dropped where the row was cut short), their agreement
+    very few.
     """
     if method == "cells":
         return _read_by_cells(bgr, classifier)
@@ -137,8 +137,7 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method
     # A crop is read at several widths and the surest kept, which flatters its confidence;
     # on harsh photos the line reader alone in a photo's rows was never wrong from 0.9 up
     # (crops: wrong up to 0.99).
-    h, w = bgr.shape[:2]
-    alone_sure = _ALONE_SURE if w / h >= _FIELD_ASPECT else _LINE_ALONE_SURE
+    alone_sure = _ALONE_SURE if _field_shaped(bgr) else _LINE_ALONE_SURE
     try:
         cells_field, cells_box = _read_by_cells(bgr, classifier, first=np.array(line_box, np.float32),
                                                 hoped=line_field.text, rows=rows,
@@ -183,7 +182,7 @@ def _read_by_line(bgr: np.ndarray, rows: list[DigitRow]
     """
     h, w = bgr.shape[:2]
     whole = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
-    is_field = w / h >= _FIELD_ASPECT
+    is_field = _field_shaped(bgr)
     # In a reading-field image the cell reader checks the whole image, read as a field,
     # whichever row the line was read in (a row's surroundings lie mostly off the image).
     best = _best_line(bgr, rows, (lambda _: whole) if is_field else row_surroundings,
@@ -386,14 +385,21 @@ def regions_to_try(bgr: np.ndarray, rows: list[DigitRow] | None = None
     already."""
     h, w = bgr.shape[:2]
     whole = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
-    if w / h >= _FIELD_ASPECT:
+    is_field = _field_shaped(bgr)
+    if is_field:
         yield whole, True
     for candidate in display_candidates(bgr)[:3]:
         yield candidate.quad, False
     for row in digit_rows(bgr) if rows is None else rows:
         yield row_surroundings(row), False
-    if w / h < _FIELD_ASPECT:
+    if not is_field:
         yield whole, True
+
+
+def _field_shaped(bgr: np.ndarray) -> bool:
+    """Wide and low enough that the image may itself be a reading field (a crop)."""
+    h, w = bgr.shape[:2]
+    return w / h >= _FIELD_ASPECT
 
 
 def _check_plausible(field: FieldRead) -> None:

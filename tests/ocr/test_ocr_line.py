@@ -79,7 +79,6 @@ def test_a_digit_nearly_showing_beside_a_character_makes_it_doubtful():
     assert read.text == "47"
     assert read.confidence[0] == pytest.approx(0.96)
     assert read.confidence[1] == pytest.approx(probs[5, 0] + probs[5, 1 + ALPHABET.index("7")])
-    assert read.overall == min(read.confidence)
 
 
 def test_where_a_character_starts_or_ends_is_no_doubt():
@@ -93,7 +92,7 @@ def test_where_a_character_starts_or_ends_is_no_doubt():
 
 def test_nothing_but_blanks_reads_as_nothing():
     read = decode(_columns("-", "-", "-"))
-    assert (read.text, read.confidence, read.overall) == ("", (), 0.0)
+    assert (read.text, read.confidence) == ("", ())
 
 
 def test_line_input_has_the_networks_size_for_any_row():
@@ -116,7 +115,7 @@ def test_shipped_networks_are_plain_arrays_of_the_expected_shapes():
 def test_a_blank_row_reads_as_nothing_sure():
     grey = np.full((48, 300, 3), 180, np.uint8)
     read = read_lines([grey])[0]
-    assert read.text == "" or read.overall < 0.5
+    assert read.text == "" or min(read.confidence) < 0.5
 
 
 @pytest.mark.parametrize("method", ["line", "cells"])
