@@ -13,7 +13,7 @@ from firmware_sim.lcd import HARSH, HELD_OUT_STYLES, STYLES, make_sample, render
 from ocr import LOW_CONFIDENCE, read_display
 from ocr.field import FieldRead, read_field
 from ocr.line import LineRead
-from ocr.reader import _kept, _with_half_seen_point
+from ocr.reader import _agreed, _kept, _point_placed, _with_half_seen_point
 from ocr.segments import DigitRead
 
 
@@ -109,10 +109,14 @@ def test_the_cell_reader_leaves_the_mark_out_when_asked_and_reads_the_same_digit
     assert without.mark is None and without.text == with_mark.text == "0045678.12"
 
 
-def _reading(text: str, confidence: float) -> FieldRead:
+def _reading(text: str, confidence: float, point: float | None = None) -> FieldRead:
+    """A field read with every digit ``confidence`` sure; ``point``: how sure of the point
+    (or, without one, that none is lit)."""
     whole, _, frac = text.partition(".")
     digits = lambda s: tuple(DigitRead(c, confidence, 1.0, ()) for c in s)  # noqa: E731
-    return FieldRead(digits(whole), digits(frac), confidence if frac else 1.0, None)
+    if point is None:
+        point = confidence if frac else 1.0
+    return FieldRead(digits(whole), digits(frac), point, None)
 
 
 def test_of_two_different_readings_the_longer_is_kept_then_the_surer():
@@ -121,6 +125,34 @@ def test_of_two_different_readings_the_longer_is_kept_then_the_surer():
     assert _kept(dropped_point, whole) is whole and _kept(whole, dropped_point) is whole
     sure, unsure = _reading("00013.88", 0.9), _reading("00018.88", 0.6)
     assert _kept(unsure, sure) is sure
+
+
+def test_a_longer_reading_its_own_reader_all_but_rejected_is_not_kept():
+    by_line = _reading("52824139.0", 0.99)
+    box_edge_as_digit = _reading("52824139.00", 0.9, point=0.0)
+    assert _kept(by_line, box_edge_as_digit) is by_line
+    assert _kept(box_edge_as_digit, by_line) is by_line
+
+
+def test_the_cell_readers_digits_take_the_point_the_line_reader_surely_saw():
+    by_line = _reading("0611088.8", 0.98)
+    unplaced_dot = _reading("06110888", 0.9, point=0.0)   # a dot seen, placed nowhere
+    placed = _point_placed(by_line, unplaced_dot)
+    assert placed is not None and placed.text == "0611088.8"
+    assert _agreed(by_line, placed).confidence == pytest.approx(0.98)
+    # Not when the cell reader is sure no point is lit, the line reader unsure of its point,
+    # or the digits differ.
+    assert _point_placed(by_line, _reading("06110888", 0.9, point=0.8)) is None
+    assert _point_placed(_reading("0611088.8", 0.98, point=0.5), unplaced_dot) is None
+    assert _point_placed(by_line, _reading("06110883", 0.9, point=0.0)) is None
+
+
+def test_an_agreed_reading_without_a_point_is_sure_only_where_the_line_network_is_certain():
+    doubting_cells = _reading("0089950", 0.99, point=0.0)
+    certain = _agreed(_reading("0089950", 0.99, point=0.999), doubting_cells)
+    assert certain.point_confidence == pytest.approx(0.999)
+    fairly_sure = _agreed(_reading("0089950", 0.99, point=0.93), doubting_cells)
+    assert fairly_sure.point_confidence == 0.0
 
 
 def test_a_point_the_line_network_half_saw_is_put_back_where_it_saw_it_but_never_sure():
