@@ -312,8 +312,9 @@ def _field_from_line(read: LineRead, parts: tuple[int, int]) -> FieldRead:
 def _row_mark(bgr: np.ndarray, row: DigitRow) -> MarkRead | None:
     """The tariff mark beside or above a row: the mark network's answer and the templates'
     (``ocr.marks.read_mark``), the surer of the two (measured on harsh photos: either alone
-    names fewer marks right than the pair). The templates are not consulted where the
-    network is ``_MARK_SURE``: on held-out harsh photos it was never wrong there."""
+    names fewer marks right than the pair). The templates are consulted only where the
+    network is unsure (below ``_MARK_SURE``): on held-out harsh photos, where the network
+    was sure and the templates named another mark at full confidence, the network was right."""
     by_network = classify_mark_windows([mark_window(bgr, row)])[0]
     if by_network is not None and by_network.confidence >= _MARK_SURE:
         return by_network
@@ -329,7 +330,7 @@ def _row_mark(bgr: np.ndarray, row: DigitRow) -> MarkRead | None:
 
 
 _MARK_HEIGHT = 160   # the row's surroundings are cut this high for the templates
-_MARK_SURE = 0.95    # the mark network alone decides from here on
+_MARK_SURE = LOW_CONFIDENCE   # the mark network decides alone from here on
 
 
 def _agreed(by_line: FieldRead, by_cells: FieldRead) -> FieldRead:
