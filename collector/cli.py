@@ -359,7 +359,8 @@ def _run_read_photo(args: argparse.Namespace) -> int:
             print(json.dumps({"file": image, "ok": True, **read.to_dict()}))
         else:
             tariff = read.tariff.upper() if read.tariff else "-"
-            doubt = "  LOW CONFIDENCE: take a better photo" if read.low_confidence else ""
+            doubt = (f"  LOW CONFIDENCE ({', '.join(read.doubtful)} unclear): take a better photo"
+                     if read.low_confidence else "")
             print(f"{image}: {read.text} kWh  {tariff}  confidence {read.confidence:.2f}{doubt}")
     return status
 

@@ -61,6 +61,21 @@ class DisplayRead:
     def low_confidence(self) -> bool:
         return self.confidence < LOW_CONFIDENCE
 
+    @property
+    def doubtful(self) -> tuple[str, ...]:
+        """What makes the reading doubtful, in words a resident can act on: each digit below
+        the low-confidence bar (counted from the left, as the display shows them), the
+        tariff mark, and otherwise the decimal point (the one part left that can be).
+        Empty when the reading is sure."""
+        if not self.low_confidence:
+            return ()
+        unsure = [i for i, c in enumerate(self.digit_confidence, 1) if c < LOW_CONFIDENCE]
+        parts = ("all digits",) if len(unsure) == len(self.digit_confidence) else \
+            tuple(f"digit {i}" for i in unsure)
+        if self.tariff is not None and self.tariff_confidence < LOW_CONFIDENCE:
+            parts += ("tariff mark",)
+        return parts or ("decimal point",)
+
     def to_dict(self) -> dict[str, object]:
         """The stable ``--json`` form."""
         return {
@@ -69,7 +84,7 @@ class DisplayRead:
             "confidence": round(self.confidence, 3),
             "digit_confidence": [round(c, 3) for c in self.digit_confidence],
             "tariff_confidence": round(self.tariff_confidence, 3),
-            "low_confidence": self.low_confidence,
+            "low_confidence": self.low_confidence, "doubtful": list(self.doubtful),
             "display_box": [[round(x, 1), round(y, 1)] for x, y in self.display_box],
             "qr": self.qr.to_dict() if self.qr else None,
         }
@@ -161,9 +176,9 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method
     if placed is not None:
         return _agreed(line_field, placed), line_box
     if _kept(line_field, cells_field) is line_field:
-        return _capped(line_field, _DISAGREE_CAP), line_box
+        return _doubted(line_field, cells_field), line_box
     # The cell reader left the mark to the line reader's (read once, beside its row).
-    return _capped(replace(cells_field, mark=cells_field.mark or line_field.mark), _DISAGREE_CAP), cells_box
+    return _doubted(replace(cells_field, mark=cells_field.mark or line_field.mark), line_field), cells_box
 
 
 def _kept(a: FieldRead, b: FieldRead) -> FieldRead:
@@ -358,6 +373,23 @@ def _agreement(a: float, b: float) -> float:
     other one all but rejected it (a digit cut by the image's edge or half under glare can
     fool one reader completely); then the mean."""
     return max(a, b) if min(a, b) >= _DOUBTING else (a + b) / 2
+
+
+def _doubted(kept: FieldRead, other: FieldRead) -> FieldRead:
+    """The reading kept where two readers differ, never sure (no part above ``_DISAGREE_CAP``):
+    where both split the same number of digits at the same point, only the digits they read
+    differently are doubted (the resident is told which); otherwise every one is."""
+    capped = _capped(kept, _DISAGREE_CAP)
+    if (len(kept.integer), len(kept.decimals)) != (len(other.integer), len(other.decimals)):
+        return capped
+    def doubt(a: tuple[DigitRead, ...], b: tuple[DigitRead, ...],
+              cut: tuple[DigitRead, ...]) -> tuple[DigitRead, ...]:
+        return tuple(c if x.char != y.char else
+                     DigitRead(x.char, _agreement(x.confidence, y.confidence), x.lit_level, x.strengths)
+                     for x, y, c in zip(a, b, cut))
+    return FieldRead(doubt(kept.integer, other.integer, capped.integer),
+                     doubt(kept.decimals, other.decimals, capped.decimals),
+                     capped.point_confidence, kept.mark)
 
 
 def _capped(field: FieldRead, cap: float) -> FieldRead:

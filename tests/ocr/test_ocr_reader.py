@@ -13,7 +13,7 @@ from firmware_sim.lcd import HARSH, HELD_OUT_STYLES, STYLES, make_sample, render
 from ocr import LOW_CONFIDENCE, read_display
 from ocr.field import FieldRead, read_field
 from ocr.line import LineRead
-from ocr.reader import _agreed, _kept, _point_placed, _with_half_seen_point
+from ocr.reader import DisplayRead, _agreed, _doubted, _kept, _point_placed, _with_half_seen_point
 from ocr.segments import DigitRead
 
 
@@ -162,3 +162,22 @@ def test_a_point_the_line_network_half_saw_is_put_back_where_it_saw_it_but_never
     assert read.confidence[5] < LOW_CONFIDENCE
     barely_seen = LineRead("0000005", (0.99,) * 7, no_point=0.8, point_at=5)
     assert _with_half_seen_point(barely_seen) == barely_seen
+
+
+def test_where_two_readings_split_alike_only_the_digits_read_differently_are_doubted():
+    kept = _doubted(_reading("050271.95", 0.99), _reading("050211.95", 0.9))
+    assert [d.confidence for d in kept.digits] == [0.99] * 4 + [0.5] + [0.99] * 3
+    assert kept.text == "050271.95" and kept.confidence == 0.5
+    # Split differently (a digit or the point lost by one reader): no digit can be matched.
+    lost_digit = _doubted(_reading("050271.95", 0.99), _reading("50271.95", 0.9))
+    assert all(d.confidence == 0.5 for d in lost_digit.digits)
+
+
+def test_a_doubtful_reading_names_what_the_resident_should_photograph_again():
+    def read(digits: tuple[float, ...], tariff: float, overall: float) -> DisplayRead:
+        return DisplayRead("050271.95", Decimal("50271.95"), 50271950, 2, "t1", digits, tariff,
+                           overall, ((0.0, 0.0),) * 4, None)
+    assert read((0.99,) * 8, 0.99, 0.99).doubtful == ()
+    assert read((0.99,) * 4 + (0.5,) + (0.99,) * 3, 0.4, 0.4).doubtful == ("digit 5", "tariff mark")
+    assert read((0.5,) * 8, 0.99, 0.5).doubtful == ("all digits",)
+    assert read((0.99,) * 8, 0.99, 0.3).doubtful == ("decimal point",)
