@@ -111,7 +111,7 @@ def read_display(source: PhotoSource, *, classifier: Classifier = "both",
     h, w = bgr.shape[:2]
     # A row's surroundings may reach past the photo's edge; the box says where in the photo.
     inside = tuple((min(max(x, 0.0), float(w)), min(max(y, 0.0), float(h))) for x, y in box)
-    return _display_read(field, inside, qr)
+    return _checked_by_qr(_display_read(field, inside, qr))
 
 
 def read_qr(source: PhotoSource) -> QrPayload:
@@ -477,6 +477,38 @@ def _check_plausible(field: FieldRead) -> None:
         if digit.char == "?" or digit.confidence < UNREADABLE:
             raise MissingDigits(f"digit {i} of {len(field.digits)} cannot be read (glare, blur or "
                                 "a faint segment): take another photo without reflections")
+
+
+def _checked_by_qr(read: DisplayRead) -> DisplayRead:
+    """The reading checked against the registers a dynamic QR code beside the display carries.
+
+    A QR code is decoded with error correction, so its values are exact: where the display's
+    value is, to the digits it shows, the value of one register in the code, the digits are
+    confirmed, and so is the mark when it names that register (or, when it named another or
+    none, it is taken to be that one: the glass shows a register's value, the code says which
+    register has it). Where the value is in no register, the display and the code contradict
+    each other and nothing is sure. A code without registers changes nothing.
+    """
+    if read.qr is None or not read.qr.energy_wh:
+        return read
+    registers = dict(read.qr.energy_wh)
+    if "total" not in registers and {"t1", "t2", "t3"} <= registers.keys():
+        registers["total"] = sum(registers[t] for t in ("t1", "t2", "t3", "t4") if t in registers)
+    step = 10 ** (3 - read.decimals)
+    holding = [t for t, wh in registers.items() if wh // step * step == read.energy_wh]
+    if not holding:
+        return replace(read, digit_confidence=tuple(min(c, _DISAGREE_CAP) for c in read.digit_confidence),
+                       confidence=min(read.confidence, _DISAGREE_CAP))
+    if read.tariff in holding or len(holding) == 1:
+        tariff, tariff_confidence = (read.tariff if read.tariff in holding else holding[0]), 1.0
+    else:
+        # Several registers hold the value, and the mark names none of them (or is not seen).
+        tariff = read.tariff
+        tariff_confidence = min(read.tariff_confidence, _DISAGREE_CAP) if tariff else 0.0
+    # A point in the wrong place would change the value: the match confirms it too.
+    return replace(read, tariff=tariff, tariff_confidence=tariff_confidence,
+                   digit_confidence=(1.0,) * len(read.digit_confidence),
+                   confidence=tariff_confidence if tariff is not None else 1.0)
 
 
 def _display_read(field: FieldRead, box: tuple[tuple[float, float], ...],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 
 import cv2
@@ -13,7 +14,9 @@ from firmware_sim.lcd import HARSH, HELD_OUT_STYLES, STYLES, make_sample, render
 from ocr import LOW_CONFIDENCE, read_display
 from ocr.field import FieldRead, read_field
 from ocr.line import LineRead
-from ocr.reader import DisplayRead, _agreed, _doubted, _kept, _point_placed, _with_half_seen_point
+from ocr.qr import parse_qr_payload
+from ocr.reader import (DisplayRead, _agreed, _checked_by_qr, _doubted, _kept, _point_placed,
+                         _with_half_seen_point)
 from ocr.segments import DigitRead
 
 
@@ -181,3 +184,50 @@ def test_a_doubtful_reading_names_what_the_resident_should_photograph_again():
     assert read((0.99,) * 4 + (0.5,) + (0.99,) * 3, 0.4, 0.4).doubtful == ("digit 5", "tariff mark")
     assert read((0.5,) * 8, 0.99, 0.5).doubtful == ("all digits",)
     assert read((0.99,) * 8, 0.99, 0.3).doubtful == ("decimal point",)
+
+
+def _shown(text: str, tariff: str | None, qr: str | None, *, digits: float = 0.6,
+           mark: float = 0.6) -> DisplayRead:
+    """A doubtful display reading of ``text`` beside a QR code carrying ``qr``."""
+    value = Decimal(text)
+    n = len(text.replace(".", ""))
+    return DisplayRead(text, value, int(value * 1000), len(text.partition(".")[2]), tariff,
+                       (digits,) * n, mark if tariff else 0.0, min(digits, mark), ((0.0, 0.0),) * 4,
+                       parse_qr_payload(qr) if qr else None)
+
+
+_QR = "serial=12345678;t1=12345678;t2=2000500;t3=7;ts=2026-11-22T14:00:00Z"
+
+
+def test_a_qr_code_holding_the_displayed_value_confirms_the_digits_and_the_mark():
+    confirmed = _checked_by_qr(_shown("012345.6", "t1", _QR))   # 12 345 678 Wh, to 0.1 kWh
+    assert (confirmed.tariff, confirmed.confidence, confirmed.tariff_confidence) == ("t1", 1.0, 1.0)
+    assert set(confirmed.digit_confidence) == {1.0}
+    # The mark misread (or not seen): the register that holds the value names it.
+    assert _checked_by_qr(_shown("0002000.50", "t3", _QR)).tariff == "t2"
+    assert _checked_by_qr(_shown("0002000.50", None, _QR)).tariff == "t2"
+    # The total is the registers' sum.
+    total = _checked_by_qr(_shown("14346.18", "total", _QR))
+    assert (total.tariff, total.confidence) == ("total", 1.0)
+
+
+def test_a_display_that_contradicts_its_qr_code_is_never_sure():
+    sure = _shown("012345.6", "t1", _QR, digits=0.99, mark=0.99)
+    for misread in ("012845.6", "01234.56", "0123456"):
+        read = _checked_by_qr(replace(sure, text=misread, value_kwh=Decimal(misread),
+                                      energy_wh=int(Decimal(misread) * 1000),
+                                      decimals=len(misread.partition(".")[2])))
+        assert read.low_confidence and max(read.digit_confidence) <= 0.5
+
+
+def test_a_qr_code_without_registers_changes_nothing():
+    read = _shown("012345.6", "t1", "12345678")
+    assert _checked_by_qr(read) == read
+    assert _checked_by_qr(_shown("012345.6", "t1", None)) == _shown("012345.6", "t1", None)
+
+
+def test_a_photo_with_the_meters_dynamic_qr_code_reads_sure_and_names_the_register(photo_file):
+    path, sample = photo_file("classic", 4, qr_chance=1.0)
+    read = read_display(path)
+    assert read.qr is not None and read.qr.raw == sample.qr
+    assert (read.text, read.tariff, read.confidence) == (sample.text, sample.tariff, 1.0)
