@@ -129,11 +129,12 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method
     The line recognizer (``ocr.line``) reads the rows ``digit_rows`` finds, whole; the cell
     reader (``ocr.field``) cuts a region into digit cells, starting with the region the
     line was read in. Where both give the same text, each digit is as sure as the surer of
-    them (``_agreement``). Where they differ the longer reading is kept (then the surer), never
-    reported as sure; where one cannot read at all, the other alone is sure only when very
-    sure (the line reader in a photo from ``_LINE_ALONE_SURE``, otherwise ``_ALONE_SURE``),
-    and where the cell reader saw digits wiped out, a line read below ``LOW_CONFIDENCE`` is
-    refused. Measured on harsh photos: each reader alone returns wrong readings as sure (the
+    them (``_agreement``); the same digits with a point only the line reader could place count
+    as agreement (``_point_placed``). Where they differ the longer reading is kept (``_kept``),
+    never reported as sure (``_doubted``); where one cannot read at all, the other alone is
+    sure only when very sure (the line reader in a photo from ``_LINE_ALONE_SURE``, otherwise
+    ``_ALONE_SURE``), and where the cell reader saw digits wiped out, a line read below
+    ``LOW_CONFIDENCE`` is refused. Measured on harsh photos: each reader alone returns wrong readings as sure (the
     line a dozen in 300, mostly a digit dropped where the row was cut short), their agreement
     very few.
     """
