@@ -6,8 +6,10 @@
 
 Reproducible: photos come from ``firmware_sim.lcd`` with a fixed seed (``TRAIN_SEED``, never
 used by the evaluation sets), in the styles the reader was tuned on and, for every other
-photo, one of them with its proportions and glyph forms varied; half under mild and half
-under harsh conditions, a third of them crops. The held-out styles are never used.
+photo, one of them with its proportions and glyph forms varied, and in half of those photos
+with a round point (many meters draw one; the tuning styles all draw a square one); half
+under mild and half under harsh conditions, a third of them crops. The held-out styles are
+never used.
 
 Each photo goes through ``ocr.locate.digit_rows`` as the reader does, and each row is cut
 again ``ocr.line.LINE_EXTRA`` digit heights wider (``ocr.locate.widened``), so the network
@@ -26,6 +28,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -33,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from firmware_sim.lcd import HARSH, MILD, TUNING_STYLES, Sample, make_sample  # noqa: E402
+from firmware_sim.lcd import HARSH, MILD, STYLES, TUNING_STYLES, LcdStyle, Sample, make_sample  # noqa: E402
 from ocr.line import ALPHABET, LINE_EXTRA, LINE_H, LINE_W, MODEL_PATH, decode, line_input  # noqa: E402
 from ocr.locate import (ROW_BASE, ROW_HEIGHT, ROW_SIDE, ROW_TOP, DigitRow, digit_rows,  # noqa: E402
                         row_surroundings, widened)
@@ -80,11 +83,16 @@ def field_row(bgr: np.ndarray, field: np.ndarray, rng: np.random.Generator,
     return DigitRow(image, quad, float(digit), 0.0, 1.0)
 
 
-def training_sample(index: int, crops_every: int = 4) -> Sample:
-    """Training photo ``index``: mild or harsh, tuning styles (varied for odd indices),
-    one in ``crops_every`` of them a crop."""
+def training_sample(index: int, crops_every: int = 4, round_points: bool = False) -> Sample:
+    """Training photo ``index``: mild or harsh, tuning styles (varied for odd indices, and
+    with ``round_points`` half of those drawn with a round point), one in ``crops_every``
+    of them a crop."""
     conditions = MILD if index % 2 == 0 else HARSH
-    styles = [*TUNING_STYLES, varied_style(index)] if index % 2 else list(TUNING_STYLES)
+    styles: list[str | LcdStyle] = list(TUNING_STYLES)
+    if index % 2:
+        styles = [STYLES[name] for name in TUNING_STYLES] + [varied_style(index)]
+        if round_points and np.random.default_rng([TRAIN_SEED, index, 5]).random() < 0.5:
+            styles = [replace(style, round_point=True) for style in styles]
     return make_sample(TRAIN_SEED, index, conditions, styles=styles, crop=index % crops_every == 0,
                        qr_chance=0.2)
 
@@ -112,7 +120,7 @@ def rows_of(index: int) -> list[tuple[np.ndarray, str]]:
     """Network inputs and their texts from training photo ``index``: rows cut as the reader
     cuts them (``LINE_EXTRA`` wider than the finder's), one cut from the labelled field with
     its sides drawn around that width."""
-    sample = training_sample(index, crops_every=3)
+    sample = training_sample(index, crops_every=3, round_points=True)
     bgr = load_photo(sample.encoded)
     if sample.field_quad is None:
         return [(line_input(bgr), sample.text)]
