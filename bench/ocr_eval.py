@@ -21,8 +21,8 @@ where the digits could not be read), and decoded where none was labelled.
 ``locate`` (for photos whose labels carry ``field_quad``) measures finding alone: how often the
 top row image of ``ocr.locate.digit_rows`` (and any of the three it returns; and the top row
 as the line reader cuts it, ``LINE_EXTRA`` wider) holds the whole labelled reading field
-inside its height and width while the field fills at least 60 % of the height, how often the top glass candidate holds the field, and the milliseconds each
-search takes.
+inside its height and width while the field fills at least 60 % of the height, how often the
+top glass candidate holds the field, and the milliseconds each search takes.
 ``--classifiers`` adds ``ours:line`` (the line recognizer alone), ``ours:cells`` (the cell
 reader alone) and ``ours:cells:segments`` and ``ours:cells:model`` (the cell reader with one
 digit classifier); ``ours`` uses the line recognizer checked by the cell reader. ``--second-opinion`` adds ``ours+tesseract``: where ours refuses, tesseract reads the display
@@ -110,7 +110,8 @@ class LocateTally:
         glass_ms = np.array(self.glass_seconds or [0.0]) * 1000
         return {"photos": self.photos, "row_top": round(self.row_top / n, 4),
                 "row_any_of_3": round(self.row_any / n, 4),
-                "row_top_widened": round(self.row_top_widened / n, 4), "glass_top": round(self.glass_top / n, 4),
+                "row_top_widened": round(self.row_top_widened / n, 4),
+                "glass_top": round(self.glass_top / n, 4),
                 "row_ms_median": round(float(np.median(row_ms)), 1),
                 "row_ms_p95": round(float(np.percentile(row_ms, 95)), 1),
                 "glass_ms_median": round(float(np.median(glass_ms)), 1)}

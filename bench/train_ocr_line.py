@@ -36,7 +36,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from firmware_sim.lcd import HARSH, MILD, STYLES, TUNING_STYLES, LcdStyle, Sample, make_sample  # noqa: E402
+from firmware_sim.lcd import (HARSH, MILD, STYLES, TUNING_STYLES, LcdStyle, Sample,  # noqa: E402
+                              make_sample)
 from ocr.line import ALPHABET, LINE_EXTRA, LINE_H, LINE_W, MODEL_PATH, decode, line_input  # noqa: E402
 from ocr.locate import (ROW_BASE, ROW_HEIGHT, ROW_SIDE, ROW_TOP, DigitRow, digit_rows,  # noqa: E402
                         row_surroundings, widened)

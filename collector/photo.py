@@ -72,8 +72,7 @@ def _from_qr(shot: _Shot, shots: list[_Shot], *, serial: str, account: str, mode
         read = other.display
         if read is None or read.tariff is None or read.tariff not in energy:
             continue
-        step = 10 ** (3 - read.decimals)
-        if energy[read.tariff] // step * step != read.energy_wh:
+        if not read.shows(energy[read.tariff]):
             raise ReadError(f"the display shows {read.text} kWh for {read.tariff} but the QR code "
                             f"says {energy[read.tariff]} Wh: photograph both again", path=other.path)
     moment = taken_at or shot.qr.taken_at or datetime.now(timezone.utc)

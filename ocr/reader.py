@@ -61,6 +61,12 @@ class DisplayRead:
     def low_confidence(self) -> bool:
         return self.confidence < LOW_CONFIDENCE
 
+    def shows(self, register_wh: int) -> bool:
+        """Whether a register holding ``register_wh`` appears on the glass as this reading:
+        the display cuts the value to the digits it shows (it drops, never rounds)."""
+        step = 10 ** (3 - self.decimals)
+        return register_wh // step * step == self.energy_wh
+
     @property
     def doubtful(self) -> tuple[str, ...]:
         """What makes the reading doubtful, in words a resident can act on: each digit below
@@ -134,9 +140,9 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method
     never reported as sure (``_doubted``); where one cannot read at all, the other alone is
     sure only when very sure (the line reader in a photo from ``_LINE_ALONE_SURE``, otherwise
     ``_ALONE_SURE``), and where the cell reader saw digits wiped out, a line read below
-    ``LOW_CONFIDENCE`` is refused. Measured on harsh photos: each reader alone returns wrong readings as sure (the
-    line a dozen in 300, mostly a digit dropped where the row was cut short), their agreement
-    very few.
+    ``LOW_CONFIDENCE`` is refused. Measured on harsh photos: each reader alone returns wrong
+    readings as sure (the line a dozen in 300, mostly a digit dropped where the row was cut
+    short), their agreement very few.
     """
     if method == "cells":
         return _read_by_cells(bgr, classifier)
@@ -495,8 +501,7 @@ def _checked_by_qr(read: DisplayRead) -> DisplayRead:
     registers = dict(read.qr.energy_wh)
     if "total" not in registers and {"t1", "t2", "t3"} <= registers.keys():
         registers["total"] = sum(registers[t] for t in ("t1", "t2", "t3", "t4") if t in registers)
-    step = 10 ** (3 - read.decimals)
-    holding = [t for t, wh in registers.items() if wh // step * step == read.energy_wh]
+    holding = [t for t, wh in registers.items() if read.shows(wh)]
     if not holding:
         return replace(read, digit_confidence=tuple(min(c, _DISAGREE_CAP) for c in read.digit_confidence),
                        confidence=min(read.confidence, _DISAGREE_CAP))
