@@ -191,14 +191,24 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method
 def _kept(a: FieldRead, b: FieldRead) -> FieldRead:
     """Of two different readings of one display, the one to report (as unsure): the longer,
     then the surer; but never one its own reader all but rejected (below ``UNREADABLE``)
-    over one it did not. Each reader's usual slip is losing a faint character (a digit under
+    over one it did not, nor one longer by an edge taken for a leading 1 (``_edge_taken_for_one``). Each reader's usual slip is losing a faint character (a digit under
     glare, the point), seldom making one up; measured on harsh photos, where the two differ
     in length the longer was right in every case but the rare one where neither was, and
     where the cell reader's doubted reading was the longer (a point it saw but placed
     nowhere, a box edge taken for a digit), it was wrong every time."""
-    def rank(f: FieldRead) -> tuple[bool, int, float]:
-        return f.confidence >= UNREADABLE, len(f.text), f.confidence
+    def rank(f: FieldRead) -> tuple[bool, bool, int, float]:
+        other = b if f is a else a
+        return f.confidence >= UNREADABLE, not _edge_taken_for_one(f, other), len(f.text), \
+            f.confidence
     return a if rank(a) >= rank(b) else b
+
+
+def _edge_taken_for_one(longer: FieldRead, shorter: FieldRead) -> bool:
+    """Whether ``longer`` is ``shorter`` with a 1 in front, where ``shorter``'s reader was
+    sure: the bezel's edge left of the digits is a vertical stroke, a 1 to the cell reader,
+    which sees only the cells (on harsh photos such a 1 was the edge every time the other
+    reader was sure; a 1 more at the other end was as often a last decimal one reader lost)."""
+    return shorter.confidence >= _GOOD_ENOUGH and longer.text == "1" + shorter.text
 
 
 def _point_placed(by_line: FieldRead, by_cells: FieldRead) -> FieldRead | None:

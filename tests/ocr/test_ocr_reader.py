@@ -137,6 +137,15 @@ def test_a_longer_reading_its_own_reader_all_but_rejected_is_not_kept():
     assert _kept(box_edge_as_digit, by_line) is by_line
 
 
+def test_a_reading_longer_only_by_a_leading_one_is_not_kept_over_a_sure_one():
+    by_line = _reading("00008.41", 0.97)
+    bezel_as_one = _reading("100008.41", 0.95)
+    assert _kept(by_line, bezel_as_one) is by_line and _kept(bezel_as_one, by_line) is by_line
+    assert _kept(_reading("00008.41", 0.6), bezel_as_one) is bezel_as_one
+    last_decimal = _reading("00008.411", 0.6)        # a trailing 1 is as likely a lost digit
+    assert _kept(by_line, last_decimal) is last_decimal
+
+
 def test_the_cell_readers_digits_take_the_point_the_line_reader_surely_saw():
     by_line = _reading("0611088.8", 0.98)
     unplaced_dot = _reading("06110888", 0.9, point=0.0)   # a dot seen, placed nowhere
