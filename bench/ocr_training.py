@@ -56,14 +56,16 @@ def gather(examples_of: Callable[[int], list[tuple[np.ndarray, object]]], photos
 
 def seeded_data(data: Path, seed: int):
     """Seed PyTorch (two threads) and load what ``data`` made: a generator for every random
-    draw of the run, the inputs as an ``N × 1 × H × W`` tensor, and the file's other arrays."""
+    draw of the run, the inputs as an ``N × C × H × W`` tensor, and the file's other arrays."""
     import torch
 
     torch.manual_seed(seed)
     torch.set_num_threads(2)
     generator = torch.Generator().manual_seed(seed)
     with np.load(data) as d:
-        x = torch.from_numpy(d["x"].astype(np.float32))[:, None]
+        x = torch.from_numpy(d["x"].astype(np.float32))
+        # One channel (N × H × W) or several, stored channels-last as the reader makes them.
+        x = x[:, None] if x.ndim == 3 else x.permute(0, 3, 1, 2).contiguous()
         rest = {k: d[k] for k in d.files if k != "x"}
     return generator, x, rest
 
@@ -103,7 +105,7 @@ def fit(net, train_idx, *, epochs: int, batch: int, loss_of: Callable, evaluate:
 
 def export(net, path: Path) -> None:
     """Batch norm folded into the convolution before it; each convolution's max pooling (the
-    ``MaxPool2d`` before the next convolution, if any) recorded beside its weights."""
+    ``MaxPool2d`` before the next convolution, if any) and dilation recorded beside its weights."""
     import torch.nn as nn
 
     layers = list(net)
@@ -127,4 +129,5 @@ def export(net, path: Path) -> None:
         weights[f"w{index}"] = w.astype(np.float32)
         weights[f"b{index}"] = b.astype(np.float32)
         weights[f"pool{index}"] = np.array(pool, np.int64)
+        weights[f"dil{index}"] = np.array(conv.dilation, np.int64)
     np.savez_compressed(path, **weights)

@@ -1,15 +1,17 @@
 """Train the line recognizer shipped in ``ocr/models/line.npz`` from rendered photos.
 
     pip install -e '.[train]'                  # PyTorch, for training only
-    python bench/train_ocr_line.py data  --photos 16000 --workers 2 --out /tmp/line-data.npz
+    python bench/train_ocr_line.py data  --photos 24000 --workers 2 --out /tmp/line-data.npz
     python bench/train_ocr_line.py train --data /tmp/line-data.npz [--epochs 14]
 
 Reproducible: photos come from ``firmware_sim.lcd`` with a fixed seed (``TRAIN_SEED``, never
-used by the evaluation sets), in the styles the reader was tuned on and, for every other
-photo, one of them with its proportions and glyph forms varied, and in half of those photos
-with a round point (many meters draw one; the tuning styles all draw a square one); half
-under mild and half under harsh conditions, a third of them crops. The held-out styles are
-never used.
+used by the evaluation sets). Half are in the styles the reader was tuned on (half of those
+with one more among them: a tuning style with its proportions and glyph forms varied); the
+other half in a style drawn
+at random from the ranges real glass spans (``random_style``: digit proportions, stroke
+weight, spacing, slant, smaller or boxed decimals, round or square point, glyph forms), never
+one close to a held-out style. A third of the photos are under mild conditions and two thirds
+under harsh ones, a third of them crops. The held-out styles are never used.
 
 Each photo goes through ``ocr.locate.digit_rows`` as the reader does, and each row is cut
 again ``ocr.line.LINE_EXTRA`` digit heights wider (``ocr.locate.widened``), so the network
@@ -36,9 +38,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from firmware_sim.lcd import (HARSH, MILD, STYLES, TUNING_STYLES, LcdStyle, Sample,  # noqa: E402
-                              make_sample)
-from ocr.line import ALPHABET, LINE_EXTRA, LINE_H, LINE_W, MODEL_PATH, decode, line_input  # noqa: E402
+from firmware_sim.lcd import (HARSH, HELD_OUT_STYLES, MILD, STYLES, TUNING_STYLES,  # noqa: E402
+                              LcdStyle, Sample, make_sample)
+from ocr.line import (ALPHABET, LINE_CHANNELS, LINE_EXTRA, LINE_H, LINE_W, MODEL_PATH,  # noqa: E402
+                      decode, line_input)
 from ocr.locate import (ROW_BASE, ROW_HEIGHT, ROW_SIDE, ROW_TOP, DigitRow, digit_rows,  # noqa: E402
                         row_surroundings, widened)
 from ocr.photo_file import load_photo  # noqa: E402
@@ -117,11 +120,67 @@ def matched_rows(bgr: np.ndarray, field: np.ndarray, extra: float = 0.0
     return holding, apart
 
 
+# What real glass spans (lengths in digit heights): each drawn uniformly from its range.
+_RANGES = {"digit_aspect": (0.4, 0.62), "thickness": (0.075, 0.17), "gap": (0.01, 0.028),
+           "spacing": (0.28, 0.65), "slant_deg": (3.0, 14.0), "decimal_scale": (0.6, 0.95)}
+_TUNING_FONTS = tuple(sorted({STYLES[name].mark_font for name in TUNING_STYLES}))
+
+
+def _too_close(style: LcdStyle) -> bool:
+    """Whether a drawn style is near a held-out one: the same decimals and point, and within a
+    tenth of each range of its proportions, weight, spacing and slant."""
+    for name in HELD_OUT_STYLES:
+        held = STYLES[name]
+        if (style.decimals_boxed, style.round_point) != (held.decimals_boxed, held.round_point):
+            continue
+        if all(abs(getattr(style, key) - getattr(held, key)) < 0.1 * (hi - lo)
+               for key, (lo, hi) in _RANGES.items() if key != "decimal_scale"):
+            return True
+    return False
+
+
+def random_style(index: int) -> LcdStyle:
+    """A style drawn from ``_RANGES`` for training photo ``index``, with its marks in the
+    tuning styles' fonts; drawn again while it is close to a held-out style."""
+    rng = np.random.default_rng([TRAIN_SEED, index, 7])
+    while True:
+        value = {key: float(rng.uniform(lo, hi)) for key, (lo, hi) in _RANGES.items()}
+        style = LcdStyle(
+            f"random-{index}", digit_aspect=value["digit_aspect"], thickness=value["thickness"],
+            gap=value["gap"], spacing=value["spacing"],
+            slant_deg=value["slant_deg"] if rng.random() < 0.5 else 0.0,
+            bevel=bool(rng.random() < 0.5),
+            decimal_scale=value["decimal_scale"] if rng.random() < 0.6 else 1.0,
+            decimals_boxed=bool(rng.random() < 0.3), round_point=bool(rng.random() < 0.5),
+            mark_position="above" if rng.random() < 0.5 else "left",
+            mark_font=int(_TUNING_FONTS[int(rng.integers(len(_TUNING_FONTS)))]),
+            unit_position="right" if rng.random() < 0.6 else "below",
+            tails=bool(rng.random() < 0.6), seven_with_f=bool(rng.random() < 0.3),
+            point_ghosts=bool(rng.random() < 0.8))
+        if not _too_close(style):
+            return style
+
+
+def line_sample(index: int) -> Sample:
+    """Line training photo ``index``: even ones in the tuning styles (``training_sample``'s
+    mix), odd ones in a ``random_style``; two in three under harsh conditions, one in three
+    a crop."""
+    conditions = MILD if index % 3 == 0 else HARSH
+    if index % 2 == 0:
+        styles: list[str | LcdStyle] = list(TUNING_STYLES)
+        if index % 4 == 2:
+            styles = [STYLES[name] for name in TUNING_STYLES] + [varied_style(index)]
+    else:
+        styles = [random_style(index)]
+    return make_sample(TRAIN_SEED, index, conditions, styles=styles, crop=index % 3 == 1,
+                       qr_chance=0.2)
+
+
 def rows_of(index: int) -> list[tuple[np.ndarray, str]]:
     """Network inputs and their texts from training photo ``index``: rows cut as the reader
     cuts them (``LINE_EXTRA`` wider than the finder's), one cut from the labelled field with
     its sides drawn around that width."""
-    sample = training_sample(index, crops_every=3, round_points=True)
+    sample = line_sample(index)
     bgr = load_photo(sample.encoded)
     if sample.field_quad is None:
         return [(line_input(bgr), sample.text)]
@@ -146,26 +205,32 @@ def make_data(photos: int, workers: int, out: Path) -> None:
 
 
 def _network():
+    """Four 3 × 3 blocks bring the row to one column per 4 pixels, then dilated convolutions
+    along the row (each column seeing about the whole row: a box edge or a bezel at one end
+    tells a 1 from an edge, a digit's neighbours tell its size) before each column's class."""
     import torch.nn as nn
 
-    def block(cin: int, cout: int, kernel: tuple[int, int], pool: tuple[int, int] | None):
-        pad = (kernel[0] // 2, kernel[1] // 2)
-        layers = [nn.Conv2d(cin, cout, kernel, padding=pad, bias=False), nn.BatchNorm2d(cout),
-                  nn.ReLU()]
+    def block(cin: int, cout: int, kernel: tuple[int, int], pool: tuple[int, int] | None,
+              dilation: int = 1):
+        pad = (kernel[0] // 2, dilation * (kernel[1] // 2))
+        layers = [nn.Conv2d(cin, cout, kernel, padding=pad, dilation=(1, dilation), bias=False),
+                  nn.BatchNorm2d(cout), nn.ReLU()]
         if pool:
             layers.append(nn.MaxPool2d(pool))
         return layers
 
     classes = 1 + len(ALPHABET)
     return nn.Sequential(
-        *block(1, 16, (3, 3), (2, 2)),           # 16 × 128
-        *block(16, 32, (3, 3), (2, 2)),          # 8 × 64
-        *block(32, 48, (3, 3), None),
-        *block(48, 64, (3, 3), (2, 1)),          # 4 × 64
-        nn.Conv2d(64, 96, (LINE_H // 8, 3), padding=(0, 1), bias=False),   # 1 × 64
-        nn.BatchNorm2d(96), nn.ReLU(),
-        *block(96, 96, (1, 5), None),
-        nn.Conv2d(96, classes, (1, 1)),
+        *block(LINE_CHANNELS, 16, (3, 3), (2, 2)),    # 16 × 128
+        *block(16, 32, (3, 3), (2, 2)),               # 8 × 64
+        *block(32, 64, (3, 3), None),
+        *block(64, 64, (3, 3), (2, 1)),               # 4 × 64
+        nn.Conv2d(64, 128, (LINE_H // 8, 3), padding=(0, 1), bias=False),   # 1 × 64
+        nn.BatchNorm2d(128), nn.ReLU(),
+        *block(128, 128, (1, 3), None, dilation=2),
+        *block(128, 128, (1, 3), None, dilation=4),
+        *block(128, 128, (1, 3), None, dilation=8),
+        nn.Conv2d(128, classes, (1, 1)),
     )
 
 
@@ -175,9 +240,10 @@ def _augment(batch, generator):
     import torch.nn.functional as F
 
     n = batch.shape[0]
-    gain = torch.empty(n, 1, 1, 1).uniform_(0.6, 1.4, generator=generator)
+    gain = torch.empty(n, LINE_CHANNELS, 1, 1).uniform_(0.6, 1.4, generator=generator)
     offset = torch.empty(n, 1, 1, 1).uniform_(-0.2, 0.2, generator=generator)
-    x = batch * gain + offset
+    x = batch * gain
+    x[:, :1] += offset         # the glass level moves in the grey channel only
     stretch = float(torch.empty(1).uniform_(0.7, 1.35, generator=generator))
     width = int(LINE_W * stretch)
     x = F.interpolate(x, size=(LINE_H, width), mode="bilinear", align_corners=False)
@@ -228,7 +294,7 @@ def _accuracy(net, x, texts: list[str]) -> float:
 
 
 def main() -> None:
-    run(__doc__.splitlines()[0], make_data=make_data, train=train, photos=16000,
+    run(__doc__.splitlines()[0], make_data=make_data, train=train, photos=24000,
         data=Path("/tmp/line-data.npz"), epochs=14, model=MODEL_PATH)
 
 

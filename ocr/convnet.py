@@ -4,7 +4,9 @@ The networks are trained with PyTorch by the scripts in ``bench/`` and exported 
 files of plain arrays (``w0``, ``b0``, ``pool0``, ``w1``, …) with batch norm folded into the
 convolutions, so reading a photo needs neither a framework nor a download. Every
 convolution is 'same'-padded along the width; one as high as its input collapses the height.
-Each is followed by a ReLU except the last, and by max pooling where ``pool`` is not 1 × 1.
+Each is followed by a ReLU except the last, and by max pooling where ``pool`` is not 1 × 1;
+``dil0``, … give a convolution's dilation (1 × 1 where absent): dilated convolutions along a
+row let a few layers see the whole row.
 """
 
 from __future__ import annotations
@@ -19,27 +21,29 @@ class ConvNet:
     """A stack of convolutions loaded from an exported ``.npz``."""
 
     def __init__(self, weights: dict[str, np.ndarray]) -> None:
-        self._layers: list[tuple[np.ndarray, np.ndarray, tuple[int, int]]] = []
+        self._layers: list[tuple[np.ndarray, np.ndarray, tuple[int, int], tuple[int, int]]] = []
         index = 0
         while f"w{index}" in weights:
             w = weights[f"w{index}"].astype(np.float32)      # out × in × kh × kw, as PyTorch has it
             # Rows in the order a window is laid out channels-last: kh, kw, in.
             self._layers.append((np.ascontiguousarray(w.transpose(2, 3, 1, 0)),
                                  weights[f"b{index}"].astype(np.float32),
-                                 (int(weights[f"pool{index}"][0]), int(weights[f"pool{index}"][1]))))
+                                 _pair(weights[f"pool{index}"]),
+                                 _pair(weights.get(f"dil{index}", np.array([1, 1])))))
             index += 1
         if not self._layers:
             raise ValueError("no layers in the network's weights")
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
-        """``N × H × W`` inputs → ``N × classes × H' × W'`` outputs of the last convolution.
+        """``N × H × W`` (one channel) or ``N × H × W × C`` inputs → ``N × classes × H' × W'``
+        outputs of the last convolution.
 
-        Runs channels-last (``N × H × W × C``): each convolution is one matrix product of
-        the windows laid out contiguously, with no transposes between layers."""
-        x = batch[..., None].astype(np.float32)
+        Runs channels-last: each convolution is one matrix product of the windows laid out
+        contiguously, with no transposes between layers."""
+        x = (batch[..., None] if batch.ndim == 3 else batch).astype(np.float32)
         last = len(self._layers) - 1
-        for i, (w, b, pool) in enumerate(self._layers):
-            x = _conv(x, w, b)
+        for i, (w, b, pool, dilation) in enumerate(self._layers):
+            x = _conv(x, w, b, dilation)
             if i < last:
                 np.maximum(x, 0.0, out=x)
             if pool != (1, 1):
@@ -59,21 +63,26 @@ def load(path: Path) -> ConvNet:
         return ConvNet({k: data[k] for k in data.files})
 
 
-def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _pair(values: np.ndarray) -> tuple[int, int]:
+    return int(values[0]), int(values[1])
+
+
+def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, dilation: tuple[int, int]) -> np.ndarray:
     """``N × H × W × C`` → ``N × H' × W' × out`` with ``w`` as ``kh × kw × C × out``: 'same'
     along the width, and along the height unless the kernel is as high as the input (then
     one row)."""
     n, h, width, c = x.shape
     kh, kw, _, out_c = w.shape
-    ph = 0 if kh == h else kh // 2
-    pw = kw // 2
+    dh, dw = dilation
+    ph = 0 if kh == h else dh * (kh // 2)
+    pw = dw * (kw // 2)
     padded = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
-    oh, ow = padded.shape[1] - kh + 1, padded.shape[2] - kw + 1
+    oh, ow = padded.shape[1] - dh * (kh - 1), padded.shape[2] - dw * (kw - 1)
     # One row of (kh·kw·c) per output pixel, filled a kernel offset at a time.
     cols = np.empty((n, oh, ow, kh, kw, c), np.float32)
     for i in range(kh):
         for j in range(kw):
-            cols[:, :, :, i, j, :] = padded[:, i:i + oh, j:j + ow, :]
+            cols[:, :, :, i, j, :] = padded[:, i * dh:i * dh + oh, j * dw:j * dw + ow, :]
     out = cols.reshape(n * oh * ow, kh * kw * c) @ w.reshape(-1, out_c) + b
     return out.reshape(n, oh, ow, out_c)
 

@@ -9,8 +9,11 @@ one more character.
 
 The network (``models/line.npz``, trained on rendered rows by ``bench/train_ocr_line.py``)
 is fully convolutional: four 3 × 3 conv blocks (16 to 64 channels) bring the 32-pixel-high
-row to one column of features per 4 pixels of width, and two 1-D convolutions along the row
-turn each column into probabilities over blank, ten digits and the point. It runs in numpy (``ocr.convnet``).
+row, in two channels (``line_input``), to one column of features per 4 pixels of width; a
+convolution collapses the height, and three dilated 1-D convolutions along the row (dilation
+2, 4, 8) let each column see about the whole row (a box edge or the bezel at an end, the
+size of the neighbouring digits) before a last one turns it into probabilities over blank,
+ten digits and the point. It runs in numpy (``ocr.convnet``).
 """
 
 from __future__ import annotations
@@ -22,26 +25,36 @@ import cv2
 import numpy as np
 
 from ocr.convnet import load, softmax
-from ocr.strokes import brightest_channel, ink_scaled
+from ocr.strokes import brightest_channel, ink_scaled, stroke_map
 
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "line.npz"
 LINE_H = 32            # rows the network sees
 LINE_W = 256           # columns it sees; narrower rows are padded, wider ones squeezed
+LINE_CHANNELS = 2      # the row's grey levels, and its ink against the local background
 ALPHABET = "0123456789."   # index 0 of the output is CTC's blank, then these
 LINE_EXTRA = 1.5       # the finder's rows are read widened by this many digit heights each side
 
 
 def line_input(bgr: np.ndarray) -> np.ndarray:
-    """A row image → the network's ``LINE_H × LINE_W`` input: grey from the brightest
-    channel (every backlight colour gives contrast there), scaled to the height keeping its
-    proportions, glass level at 0 and ink toward -1 whatever the contrast, padded with glass."""
+    """A row image → the network's ``LINE_H × LINE_W × LINE_CHANNELS`` input, scaled to the
+    height keeping its proportions and padded with glass (0), ink toward -1 in both channels:
+    the grey levels of the brightest channel (every backlight colour gives contrast there)
+    with the row's glass level at 0; and the ink against its local background, where a glare
+    spot or a shadow across part of the row, which moves the first channel's glass level
+    there, drops out."""
     grey = brightest_channel(bgr)
     h, w = grey.shape
     width = max(1, min(LINE_W, int(round(w * LINE_H / h))))
     small = cv2.resize(grey, (width, LINE_H), interpolation=cv2.INTER_AREA)
-    out = np.zeros((LINE_H, LINE_W), np.float32)
-    out[:, :width] = ink_scaled(small)
+    out = np.zeros((LINE_H, LINE_W, LINE_CHANNELS), np.float32)
+    out[:, :width, 0] = ink_scaled(small)
+    # A closing wider than a digit's stroke and hole, narrower than a glare spot.
+    stroke = stroke_map(small, _LOCAL_KERNEL)
+    out[:, :width, 1] = -np.clip(stroke / max(float(np.percentile(stroke, 98)), 0.05), 0.0, 1.5)
     return out
+
+
+_LOCAL_KERNEL = 10     # pixels of the ``LINE_H``-high row
 
 
 @dataclass(frozen=True)

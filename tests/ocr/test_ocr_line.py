@@ -8,7 +8,8 @@ import pytest
 
 from ocr import read_display
 from ocr.convnet import ConvNet
-from ocr.line import ALPHABET, LINE_H, LINE_W, MODEL_PATH, decode, line_input, read_lines
+from ocr.line import (ALPHABET, LINE_CHANNELS, LINE_H, LINE_W, MODEL_PATH, decode, line_input,
+                      read_lines)
 from ocr.marks import MARK_CLASSES, MARK_H, MARK_W
 from ocr.marks import MODEL_PATH as MARK_MODEL
 
@@ -39,6 +40,18 @@ def test_forward_pass_matches_a_convolution_written_out_by_hand():
     pooled = hidden.reshape(3, 3, 2, 5, 2).max(axis=(2, 4))
     expected = _direct_conv(pooled, w1, b1)          # the last layer has no ReLU
     assert np.allclose(net.logits(x)[0], expected, atol=1e-4)
+
+
+def test_a_dilated_convolution_along_the_row_skips_columns_between_its_taps():
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=(2, 3, 1, 3)).astype(np.float32)
+    b = rng.normal(size=2).astype(np.float32)
+    net = ConvNet({"w0": w, "b0": b, "pool0": np.array([1, 1]), "dil0": np.array([1, 4])})
+    x = rng.normal(size=(1, 1, 12, 3)).astype(np.float32)       # N × H × W × C, channels last
+    padded = np.pad(x[0, 0], ((4, 4), (0, 0)))                   # 'same': 4 columns each side
+    expected = np.array([[(padded[j:j + 9:4] * w[o, :, 0, :].T).sum() + b[o] for j in range(12)]
+                         for o in range(2)])
+    assert np.allclose(net.logits(x)[0, :, 0, :], expected, atol=1e-4)
 
 
 def test_a_kernel_as_high_as_its_input_collapses_the_height():
@@ -99,7 +112,7 @@ def test_line_input_has_the_networks_size_for_any_row():
     rng = np.random.default_rng(0)
     for shape in ((48, 120, 3), (48, 900, 3), (31, 200, 3)):
         x = line_input(rng.integers(0, 255, shape, dtype=np.uint8))
-        assert x.shape == (LINE_H, LINE_W) and x.dtype == np.float32
+        assert x.shape == (LINE_H, LINE_W, LINE_CHANNELS) and x.dtype == np.float32
 
 
 def test_shipped_networks_are_plain_arrays_of_the_expected_shapes():
