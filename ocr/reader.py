@@ -34,8 +34,7 @@ LOW_CONFIDENCE = 0.7        # below this a reading is flagged and the resident a
 UNREADABLE = 0.15           # a digit below this is not read at all
 _GOOD_ENOUGH = 0.9          # stop trying candidates once a read is this sure
 _DISAGREE_CAP = 0.5         # the line and cell readers differ: the reading is never sure
-_ALONE_SURE = 0.99          # one reader alone (the other cannot read) is sure above this …
-_LINE_ALONE_SURE = 0.95     # … the line reader in a photo's rows, above this
+_ALONE_SURE = 0.99          # one reader alone (the other cannot read) is sure above this
 _POINT_SURE = 0.9           # a point the line reader is this sure of can place the cell reader's
 _DOUBTING = 0.5             # a reader this unsure of a digit the other is sure of keeps it in doubt
 _FIELD_ASPECT = 2.6         # wider than this (w / h) and the image may itself be the field
@@ -64,8 +63,7 @@ class DisplayRead:
     def shows(self, register_wh: int) -> bool:
         """Whether a register holding ``register_wh`` appears on the glass as this reading:
         the display cuts the value to the digits it shows (it drops, never rounds)."""
-        step = 10 ** (3 - self.decimals)
-        return register_wh // step * step == self.energy_wh
+        return _appears_as(register_wh, self.energy_wh, self.decimals)
 
     @property
     def doubtful(self) -> tuple[str, ...]:
@@ -109,7 +107,7 @@ def read_display(source: PhotoSource, *, classifier: Classifier = "both",
     try:
         bgr = load_photo(source)
         qr = find_qr(bgr)
-        field, box = _read_best(bgr, classifier, method)
+        field, box = _read_best(bgr, classifier, method, qr)
     except ReadError as exc:
         if path is not None and exc.path is None:
             raise ReadError(exc.reason, path=path) from exc
@@ -128,21 +126,23 @@ def read_qr(source: PhotoSource) -> QrPayload:
     return qr
 
 
-def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method
+def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPayload | None = None
                ) -> tuple[FieldRead, tuple[tuple[float, float], ...]]:
     """Read the digits two independent ways and let them check each other.
 
-    The line recognizer (``ocr.line``) reads the rows ``digit_rows`` finds, whole; the cell
-    reader (``ocr.field``) cuts a region into digit cells, starting with the region the
+    The line recognizer (``ocr.line``) reads the rows ``digit_rows`` finds, whole. A photo's
+    line read that is very sure and reads the same from a wider cut of its row stands alone
+    (``_confirmed_by_wider_cut``: most clear photos, at a third of the cost). Otherwise the
+    cell reader (``ocr.field``) cuts a region into digit cells, starting with the region the
     line was read in. Where both give the same text, each digit is as sure as the surer of
     them (``_agreement``); the same digits with a point only the line reader could place count
     as agreement (``_point_placed``). Where they differ the longer reading is kept (``_kept``),
     never reported as sure (``_doubted``); where one cannot read at all, the other alone is
-    sure only when very sure (the line reader in a photo from ``_LINE_ALONE_SURE``, otherwise
-    ``_ALONE_SURE``), and where the cell reader saw digits wiped out, a line read below
-    ``LOW_CONFIDENCE`` is refused. Measured on harsh photos: each reader alone returns wrong
-    readings as sure (the line a dozen in 300, mostly a digit dropped where the row was cut
-    short), their agreement very few.
+    sure only from ``_ALONE_SURE``, and where the cell reader saw digits wiped out, a line
+    read below ``LOW_CONFIDENCE`` is refused, unless a register of the display's ``qr`` code
+    holds it (``_checked_by_qr`` then confirms it). Measured on harsh photos: each reader
+    alone returns wrong readings as sure (the line a few in 300 at 0.95–0.98, a digit
+    misread under glare or one dropped), their agreement very few.
     """
     if method == "cells":
         return _read_by_cells(bgr, classifier)
@@ -154,28 +154,26 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method
                             "straight on, filling most of the picture")
         alone, box = _read_by_cells(bgr, classifier, rows=rows)
         return (alone if alone.confidence >= _ALONE_SURE else _capped(alone, _DISAGREE_CAP)), box
-    if method == "line":
-        return by_line
-    line_field, line_box = by_line
-    # A crop is read at several widths and the surest kept, which flatters its confidence;
-    # on harsh photos the line reader alone in a photo's rows was never wrong from 0.9 up
-    # (crops: wrong up to 0.99).
-    alone_sure = _ALONE_SURE if _field_shaped(bgr) else _LINE_ALONE_SURE
+    line_field, line_box = by_line.field, _corners(by_line.box)
+    if method == "line" or _confirmed_by_wider_cut(by_line):
+        return line_field, line_box
     try:
         cells_field, cells_box = _read_by_cells(bgr, classifier, first=np.array(line_box, np.float32),
                                                 hoped=line_field.text, rows=rows,
                                                 mark=line_field.mark is None)
     except MissingDigits:
         # The cell reader saw part of the reading wiped out, and the line reader is not sure
-        # enough to stand either: its reading would be a guess; the cell reader's reason
-        # tells the resident what to do.
-        if line_field.confidence < LOW_CONFIDENCE:
+        # enough to stand either: its reading would be a guess (unless the code's exact
+        # values hold it); the cell reader's reason tells the resident what to do.
+        if line_field.confidence < LOW_CONFIDENCE and not _held_by_qr(line_field.text, qr):
             raise
-        return by_line if line_field.confidence >= alone_sure else \
-            (_capped(line_field, _DISAGREE_CAP), line_box)
+        return (line_field if line_field.confidence >= _ALONE_SURE else
+                _capped(line_field, _DISAGREE_CAP)), line_box
     except ReadError:
-        if line_field.confidence >= alone_sure:
-            return by_line
+        # Measured on harsh photos where the cell reader could not read: the line reader
+        # alone was wrong up to 0.98, never from 0.99.
+        if line_field.confidence >= _ALONE_SURE:
+            return line_field, line_box
         return _capped(line_field, _DISAGREE_CAP), line_box
     if cells_field.text == line_field.text:
         return _agreed(line_field, cells_field), line_box
@@ -226,8 +224,7 @@ def _point_placed(by_line: FieldRead, by_cells: FieldRead) -> FieldRead | None:
                      by_cells.mark)
 
 
-def _read_by_line(bgr: np.ndarray, rows: list[DigitRow]
-                  ) -> tuple[FieldRead, tuple[tuple[float, float], ...]] | None:
+def _read_by_line(bgr: np.ndarray, rows: list[DigitRow]) -> _LineCandidate | None:
     """The most confident plausible reading of the line recognizer; ``None`` when none reads.
 
     The ``rows`` ``digit_rows`` found in the photo are read first (with the whole image, when it
@@ -253,9 +250,35 @@ def _read_by_line(bgr: np.ndarray, rows: list[DigitRow]
         return None
     # An image shaped like a reading field is cut close round the digits: no mark to read
     # there (a weak one made up from its edge would only lower the reading's confidence).
-    field = best.field if best.row is None or is_field else \
-        replace(best.field, mark=_row_mark(best.image, best.row))
-    return field, tuple((float(x), float(y)) for x, y in best.box)
+    if best.row is None or is_field:
+        return best
+    return replace(best, field=replace(best.field, mark=_row_mark(best.image, best.row)))
+
+
+def _corners(quad: np.ndarray) -> tuple[tuple[float, float], ...]:
+    return tuple((float(x), float(y)) for x, y in quad)
+
+
+def _confirmed_by_wider_cut(by_line: _LineCandidate) -> bool:
+    """Whether the line read of a row in a photo stands without the cell reader: read
+    ``_CHECK_EXTRA`` digit heights wider, the row reads the same, both reads at least
+    ``_SELF_SURE``. The wider cut shows what the first may have cut off (a digit the finder
+    missed at an end), and the network sees the digits at other columns; measured on harsh
+    tuning photos, a reading both cuts were this sure of was never wrong. A crop is always
+    checked by the cell reader (a row found in it may be part of the field, both cuts
+    short of the same leading zeros)."""
+    if by_line.row is None or _field_shaped(by_line.image) or by_line.field.confidence < _SELF_SURE:
+        return False
+    read = _with_half_seen_point(read_lines(widened(by_line.image, [by_line.row], _CHECK_EXTRA))[0])
+    parts = _line_parts(read)
+    if parts is None:
+        return False
+    wider = _field_from_line(read, parts)
+    return wider.text == by_line.field.text and wider.confidence >= _SELF_SURE
+
+
+_SELF_SURE = 0.99
+_CHECK_EXTRA = 2.5
 
 
 _GLASS_TRIED = 2
@@ -496,6 +519,27 @@ def _check_plausible(field: FieldRead) -> None:
                                 "a faint segment): take another photo without reflections")
 
 
+def _qr_registers(qr: QrPayload | None) -> dict[str, int]:
+    """The registers a dynamic QR code carries, the total added up where it gives only the
+    tariffs; empty without a code or registers."""
+    registers = dict(qr.energy_wh) if qr is not None else {}
+    if "total" not in registers and {"t1", "t2", "t3"} <= registers.keys():
+        registers["total"] = sum(registers[t] for t in ("t1", "t2", "t3", "t4") if t in registers)
+    return registers
+
+
+def _held_by_qr(text: str, qr: QrPayload | None) -> bool:
+    """Whether a register of the code appears on the glass as ``text`` (``DisplayRead.shows``)."""
+    shown, decimals = int(Decimal(text) * 1000), len(text.partition(".")[2])
+    return any(_appears_as(wh, shown, decimals) for wh in _qr_registers(qr).values())
+
+
+def _appears_as(register_wh: int, shown_wh: int, decimals: int) -> bool:
+    """The display cuts a register's value to the digits it shows: it drops, never rounds."""
+    step = 10 ** (3 - decimals)
+    return register_wh // step * step == shown_wh
+
+
 def _checked_by_qr(read: DisplayRead) -> DisplayRead:
     """The reading checked against the registers a dynamic QR code beside the display carries.
 
@@ -506,11 +550,9 @@ def _checked_by_qr(read: DisplayRead) -> DisplayRead:
     register has it). Where the value is in no register, the display and the code contradict
     each other and nothing is sure. A code without registers changes nothing.
     """
-    if read.qr is None or not read.qr.energy_wh:
+    registers = _qr_registers(read.qr)
+    if not registers:
         return read
-    registers = dict(read.qr.energy_wh)
-    if "total" not in registers and {"t1", "t2", "t3"} <= registers.keys():
-        registers["total"] = sum(registers[t] for t in ("t1", "t2", "t3", "t4") if t in registers)
     holding = [t for t, wh in registers.items() if read.shows(wh)]
     if not holding:
         return replace(read, digit_confidence=tuple(min(c, _DISAGREE_CAP) for c in read.digit_confidence),

@@ -15,8 +15,10 @@ from ocr import LOW_CONFIDENCE, read_display
 from ocr.field import FieldRead, read_field
 from ocr.line import LineRead
 from ocr.qr import parse_qr_payload
-from ocr.reader import (DisplayRead, _agreed, _checked_by_qr, _doubted, _kept, _point_placed,
-                         _with_half_seen_point)
+from ocr.locate import digit_rows
+from ocr.photo_file import load_photo
+from ocr.reader import (DisplayRead, _agreed, _checked_by_qr, _confirmed_by_wider_cut, _doubted,
+                        _held_by_qr, _kept, _point_placed, _read_by_line, _with_half_seen_point)
 from ocr.segments import DigitRead
 
 
@@ -240,3 +242,30 @@ def test_a_photo_with_the_meters_dynamic_qr_code_reads_sure_and_names_the_regist
     read = read_display(path)
     assert read.qr is not None and read.qr.raw == sample.qr
     assert (read.text, read.tariff, read.confidence) == (sample.text, sample.tariff, 1.0)
+
+
+def test_a_reading_is_held_by_a_qr_register_cut_to_the_digits_the_glass_shows():
+    qr = parse_qr_payload("serial=12345678;t1=1234567;t2=89012;t3=5;ts=2026-11-22T14:00:00Z")
+    assert _held_by_qr("0001234.56", qr) and _held_by_qr("001234", qr)
+    assert not _held_by_qr("0001234.57", qr)            # cut, never rounded
+    assert _held_by_qr("0001323.584", qr)                # the total: the tariffs added up
+    assert not _held_by_qr("0001234.56", None)
+    assert not _held_by_qr("0001234.56", parse_qr_payload("12345678"))   # a plain serial
+
+
+def test_a_sure_line_read_of_a_photo_stands_when_a_wider_cut_reads_the_same(photo_file):
+    path, sample = photo_file("classic", 2)
+    bgr = load_photo(path)
+    by_line = _read_by_line(bgr, digit_rows(bgr))
+    assert by_line is not None and by_line.field.text == sample.text
+    assert _confirmed_by_wider_cut(by_line)
+    unsure = replace(by_line, field=_reading(sample.text, 0.95))
+    assert not _confirmed_by_wider_cut(unsure)
+
+
+def test_a_crop_is_always_checked_by_the_cell_reader(photo_file):
+    path, sample = photo_file("classic", 0, crop=True)
+    bgr = load_photo(path)
+    by_line = _read_by_line(bgr, digit_rows(bgr))
+    assert by_line is not None and by_line.field.text == sample.text
+    assert not _confirmed_by_wider_cut(by_line)
