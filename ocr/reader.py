@@ -180,24 +180,26 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPa
     placed = _point_placed(line_field, cells_field)
     if placed is not None:
         return _agreed(line_field, placed), line_box
-    if _kept(line_field, cells_field) is line_field:
+    if _kept(line_field, cells_field, qr) is line_field:
         return _doubted(line_field, cells_field), line_box
     # The cell reader left the mark to the line reader's (read once, beside its row).
     return _doubted(replace(cells_field, mark=cells_field.mark or line_field.mark), line_field), cells_box
 
 
-def _kept(a: FieldRead, b: FieldRead) -> FieldRead:
-    """Of two different readings of one display, the one to report (as unsure): the longer,
-    then the surer; but never one its own reader all but rejected (below ``UNREADABLE``)
-    over one it did not, nor one longer by an edge taken for a leading 1 (``_edge_taken_for_one``). Each reader's usual slip is losing a faint character (a digit under
-    glare, the point), seldom making one up; measured on harsh photos, where the two differ
-    in length the longer was right in every case but the rare one where neither was, and
-    where the cell reader's doubted reading was the longer (a point it saw but placed
+def _kept(a: FieldRead, b: FieldRead, qr: QrPayload | None = None) -> FieldRead:
+    """Of two different readings of one display, the one to report: the one a register of
+    the display's ``qr`` code holds (``_checked_by_qr`` then confirms it), else (as unsure)
+    the longer, then the surer; but never one its own reader all but rejected (below
+    ``UNREADABLE``) over one it did not, nor one longer by an edge taken for a leading 1
+    (``_edge_taken_for_one``). Each reader's usual slip is losing a faint character (a digit
+    under glare, the point), seldom making one up; measured on harsh photos, where the two
+    differ in length the longer was right in every case but the rare one where neither was,
+    and where the cell reader's doubted reading was the longer (a point it saw but placed
     nowhere, a box edge taken for a digit), it was wrong every time."""
-    def rank(f: FieldRead) -> tuple[bool, bool, int, float]:
+    def rank(f: FieldRead) -> tuple[bool, bool, bool, int, float]:
         other = b if f is a else a
-        return f.confidence >= UNREADABLE, not _edge_taken_for_one(f, other), len(f.text), \
-            f.confidence
+        return _held_by_qr(f.text, qr), f.confidence >= UNREADABLE, \
+            not _edge_taken_for_one(f, other), len(f.text), f.confidence
     return a if rank(a) >= rank(b) else b
 
 

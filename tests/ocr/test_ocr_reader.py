@@ -269,3 +269,11 @@ def test_a_crop_is_always_checked_by_the_cell_reader(photo_file):
     by_line = _read_by_line(bgr, digit_rows(bgr))
     assert by_line is not None and by_line.field.text == sample.text
     assert not _confirmed_by_wider_cut(by_line)
+
+
+def test_of_two_different_readings_the_one_a_qr_register_holds_is_kept():
+    qr = parse_qr_payload("serial=41353295;t1=23566210;t2=5636813;t3=0;ts=2026-11-22T14:00:00Z")
+    by_line, point_misplaced = _reading("23566.21", 0.91), _reading("235662.1", 0.99)
+    assert _kept(by_line, point_misplaced) is point_misplaced
+    assert _kept(by_line, point_misplaced, qr) is by_line
+    assert _kept(point_misplaced, by_line, qr) is by_line
