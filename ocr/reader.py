@@ -187,9 +187,10 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPa
 
 
 def _kept(a: FieldRead, b: FieldRead, qr: QrPayload | None = None) -> FieldRead:
-    """Of two different readings of one display, the one to report: the one a register of
-    the display's ``qr`` code holds (``_checked_by_qr`` then confirms it), else (as unsure)
-    the longer, then the surer; but never one its own reader all but rejected (below
+    """Of two different readings of one display, the one to report: of two as long, the one
+    a register of the display's ``qr`` code holds (``_checked_by_qr`` then confirms it; a
+    code cannot tell how many leading zeros the glass shows, so it never picks a shorter
+    reading); else (as unsure) the longer, then the surer; but never one its own reader all but rejected (below
     ``UNREADABLE``) over one it did not, nor one longer by an edge taken for a leading 1
     (``_edge_taken_for_one``). Each reader's usual slip is losing a faint character (a digit
     under glare, the point), seldom making one up; measured on harsh photos, where the two
@@ -198,8 +199,9 @@ def _kept(a: FieldRead, b: FieldRead, qr: QrPayload | None = None) -> FieldRead:
     nowhere, a box edge taken for a digit), it was wrong every time."""
     def rank(f: FieldRead) -> tuple[bool, bool, bool, int, float]:
         other = b if f is a else a
-        return _held_by_qr(f.text, qr), f.confidence >= UNREADABLE, \
-            not _edge_taken_for_one(f, other), len(f.text), f.confidence
+        held = len(f.text) == len(other.text) and _held_by_qr(f.text, qr)
+        return held, f.confidence >= UNREADABLE, not _edge_taken_for_one(f, other), \
+            len(f.text), f.confidence
     return a if rank(a) >= rank(b) else b
 
 
@@ -265,8 +267,10 @@ def _confirmed_by_wider_cut(by_line: _LineCandidate) -> bool:
     """Whether the line read of a row in a photo stands without the cell reader: read
     ``_CHECK_EXTRA`` digit heights wider, the row reads the same, both reads at least
     ``_SELF_SURE``. The wider cut shows what the first may have cut off (a digit the finder
-    missed at an end), and the network sees the digits at other columns; measured on harsh
-    tuning photos, a reading both cuts were this sure of was never wrong. A crop is always
+    missed at an end), and the network sees the digits at other columns. Measured on four sets
+    of 300 tuning photos (held-out and tuning styles, mild and harsh), a reading both cuts
+    were this sure of was never wrong (553 of them); from 0.99 both cuts once agreed on a 6 read
+    as 0 under glare, which the cell reader doubted. A crop is always
     checked by the cell reader (a row found in it may be part of the field, both cuts
     short of the same leading zeros)."""
     if by_line.row is None or _field_shaped(by_line.image) or by_line.field.confidence < _SELF_SURE:
@@ -279,7 +283,7 @@ def _confirmed_by_wider_cut(by_line: _LineCandidate) -> bool:
     return wider.text == by_line.field.text and wider.confidence >= _SELF_SURE
 
 
-_SELF_SURE = 0.99
+_SELF_SURE = 0.995
 _CHECK_EXTRA = 2.5
 
 

@@ -277,3 +277,7 @@ def test_of_two_different_readings_the_one_a_qr_register_holds_is_kept():
     assert _kept(by_line, point_misplaced) is point_misplaced
     assert _kept(by_line, point_misplaced, qr) is by_line
     assert _kept(point_misplaced, by_line, qr) is by_line
+    # The code holds the value, not the leading zeros: a reading that lost one is not kept.
+    zero_lost, misread = _reading("2356.21", 0.99), _reading("02358.21", 0.6)
+    qr = parse_qr_payload("serial=41353295;t1=2356210;t2=0;t3=0;ts=2026-11-22T14:00:00Z")
+    assert _kept(zero_lost, misread, qr) is misread
