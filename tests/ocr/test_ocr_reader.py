@@ -15,10 +15,11 @@ from ocr import LOW_CONFIDENCE, read_display
 from ocr.field import FieldRead, read_field
 from ocr.line import LineRead
 from ocr.qr import parse_qr_payload
-from ocr.locate import digit_rows
+from ocr.locate import DigitRow, digit_rows
 from ocr.photo_file import load_photo
 from ocr.reader import (DisplayRead, _agreed, _checked_by_qr, _confirmed_by_wider_cut, _doubted,
-                        _held_by_qr, _kept, _point_placed, _read_by_line, _with_half_seen_point)
+                        _held_by_qr, _kept, _LineCandidate, _point_placed, _read_by_line,
+                        _stands_alone, _with_half_seen_point)
 from ocr.segments import DigitRead
 
 
@@ -281,3 +282,13 @@ def test_of_two_different_readings_the_one_a_qr_register_holds_is_kept():
     zero_lost, misread = _reading("2356.21", 0.99), _reading("02358.21", 0.6)
     qr = parse_qr_payload("serial=41353295;t1=2356210;t2=0;t3=0;ts=2026-11-22T14:00:00Z")
     assert _kept(zero_lost, misread, qr) is misread
+
+
+def test_in_a_crop_only_a_read_of_the_whole_image_stands_without_the_cell_reader():
+    crop = np.full((31, 200, 3), 180, np.uint8)
+    box = np.array([[0, 0], [200, 0], [200, 31], [0, 31]], np.float32)
+    inside = DigitRow(crop[:, 80:], box + [80, 0], 20.0, 0.0, 1.0)   # a row found in the crop
+    sure = _reading("9254.45", 0.993)
+    assert _stands_alone(_LineCandidate(sure, crop, None, box), crop)
+    assert not _stands_alone(_LineCandidate(sure, crop, inside, box), crop)
+    assert not _stands_alone(_LineCandidate(_reading("9254.45", 0.98), crop, None, box), crop)
