@@ -44,10 +44,11 @@ class ConvNet:
         last = len(self._layers) - 1
         for i, (w, b, pool, dilation) in enumerate(self._layers):
             x = _conv(x, w, b, dilation)
-            if i < last:
-                np.maximum(x, 0.0, out=x)
             if pool != (1, 1):
                 x = _max_pool(x, pool)
+            if i < last:
+                # After the pooling, on a quarter of the values: max and ReLU commute.
+                np.maximum(x, 0.0, out=x)
         return x.transpose(0, 3, 1, 2)
 
 
@@ -88,7 +89,14 @@ def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, dilation: tuple[int, int]
 
 
 def _max_pool(x: np.ndarray, pool: tuple[int, int]) -> np.ndarray:
-    n, h, w, c = x.shape
+    """Max over each ``pool`` block, as the elementwise maximum of its strided views (several
+    times faster than a reduction over reshaped axes)."""
+    _, h, w, _ = x.shape
     ph, pw = pool
     x = x[:, :h - h % ph, :w - w % pw]
-    return x.reshape(n, h // ph, ph, w // pw, pw, c).max(axis=(2, 4))
+    out = x[:, 0::ph, 0::pw]
+    for i in range(ph):
+        for j in range(pw):
+            if i or j:
+                out = np.maximum(out, x[:, i::ph, j::pw])
+    return np.ascontiguousarray(out)
