@@ -139,8 +139,8 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPa
     as agreement (``_point_placed``). Where they differ the longer reading is kept (``_kept``),
     never reported as sure (``_doubted``); where one cannot read at all, the other alone is
     sure only from ``_ALONE_SURE``, and where the cell reader saw digits wiped out, a line
-    read below ``LOW_CONFIDENCE`` is refused, unless a register of the display's ``qr`` code
-    holds it (``_checked_by_qr`` then confirms it). Measured on harsh photos: each reader
+    read is never sure and below ``LOW_CONFIDENCE`` refused, unless a register of the
+    display's ``qr`` code holds it (``_checked_by_qr`` then confirms it). Measured on harsh photos: each reader
     alone returns wrong readings as sure (the line a few in 300 at 0.95–0.98, a digit
     misread under glare or one dropped), their agreement very few.
     """
@@ -162,13 +162,16 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPa
                                                 hoped=line_field.text, rows=rows,
                                                 mark=line_field.mark is None)
     except MissingDigits:
-        # The cell reader saw part of the reading wiped out, and the line reader is not sure
-        # enough to stand either: its reading would be a guess (unless the code's exact
-        # values hold it); the cell reader's reason tells the resident what to do.
-        if line_field.confidence < LOW_CONFIDENCE and not _held_by_qr(line_field.text, qr):
+        # The cell reader saw part of the reading wiped out: the line read may have lost a
+        # digit there too (on held-out harsh crops a faint 1 under glare, read past at
+        # 0.995), so it is never sure, unless the code's exact values hold it; and where the
+        # line reader is unsure too, its reading would be a guess, so the cell reader's
+        # reason tells the resident what to do.
+        if _held_by_qr(line_field.text, qr):
+            return line_field, line_box
+        if line_field.confidence < LOW_CONFIDENCE:
             raise
-        return (line_field if _stands_alone(by_line, bgr) else
-                _capped(line_field, _DISAGREE_CAP)), line_box
+        return _capped(line_field, _DISAGREE_CAP), line_box
     except ReadError:
         return (line_field if _stands_alone(by_line, bgr) else
                 _capped(line_field, _DISAGREE_CAP)), line_box
@@ -426,8 +429,10 @@ def _agreed(by_line: FieldRead, by_cells: FieldRead) -> FieldRead:
 def _agreement(a: float, b: float) -> float:
     """How sure a digit both readers read alike is: the surer one's confidence, unless the
     other one all but rejected it (a digit cut by the image's edge or half under glare can
-    fool one reader completely); then the mean."""
-    return max(a, b) if min(a, b) >= _DOUBTING else (a + b) / 2
+    fool one reader completely); then it stays in doubt (the mean, never sure: on held-out
+    harsh crops a 7 whose top glare had wiped out was read as 1 by both, the cell reader
+    doubting it, at a mean just over the low-confidence bar)."""
+    return max(a, b) if min(a, b) >= _DOUBTING else min((a + b) / 2, _DISAGREE_CAP)
 
 
 def _doubted(kept: FieldRead, other: FieldRead) -> FieldRead:

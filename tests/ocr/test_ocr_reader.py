@@ -17,9 +17,9 @@ from ocr.line import LineRead
 from ocr.qr import parse_qr_payload
 from ocr.locate import DigitRow, digit_rows
 from ocr.photo_file import load_photo
-from ocr.reader import (DisplayRead, _agreed, _checked_by_qr, _confirmed_by_wider_cut, _doubted,
-                        _held_by_qr, _kept, _LineCandidate, _point_placed, _read_by_line,
-                        _stands_alone, _with_half_seen_point)
+from ocr.reader import (DisplayRead, _agreed, _agreement, _checked_by_qr, _confirmed_by_wider_cut,
+                        _doubted, _held_by_qr, _kept, _LineCandidate, _point_placed,
+                        _read_by_line, _stands_alone, _with_half_seen_point)
 from ocr.segments import DigitRead
 
 
@@ -292,3 +292,8 @@ def test_in_a_crop_only_a_read_of_the_whole_image_stands_without_the_cell_reader
     assert _stands_alone(_LineCandidate(sure, crop, None, box), crop)
     assert not _stands_alone(_LineCandidate(sure, crop, inside, box), crop)
     assert not _stands_alone(_LineCandidate(_reading("9254.45", 0.98), crop, None, box), crop)
+
+
+def test_a_digit_both_read_alike_stays_in_doubt_where_one_reader_all_but_rejected_it():
+    assert _agreement(0.99, 0.42) < LOW_CONFIDENCE and _agreement(0.42, 0.99) < LOW_CONFIDENCE
+    assert _agreement(0.99, 0.6) == 0.99
