@@ -132,7 +132,7 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPa
 
     The line recognizer (``ocr.line``) reads the rows ``digit_rows`` finds, whole. A photo's
     line read that is very sure and reads the same from a wider cut of its row stands alone
-    (``_confirmed_by_wider_cut``: most clear photos, at a third of the cost). Otherwise the
+    (``_confirmed_by_wider_cut``: about half the photos, saving the cell reader). Otherwise the
     cell reader (``ocr.field``) cuts a region into digit cells, starting with the region the
     line was read in. Where both give the same text, each digit is as sure as the surer of
     them (``_agreement``); the same digits with a point only the line reader could place count
@@ -140,9 +140,9 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPa
     never reported as sure (``_doubted``); where one cannot read at all, the other alone is
     sure only from ``_ALONE_SURE``, and where the cell reader saw digits wiped out, a line
     read is never sure and below ``LOW_CONFIDENCE`` refused, unless a register of the
-    display's ``qr`` code holds it (``_checked_by_qr`` then confirms it). Measured on harsh photos: each reader
-    alone returns wrong readings as sure (the line a few in 300 at 0.95–0.98, a digit
-    misread under glare or one dropped), their agreement very few.
+    display's ``qr`` code holds it (``_checked_by_qr`` then confirms it). Measured on harsh
+    photos: each reader alone returns wrong readings as sure (the line a few in 300 at
+    0.95–0.98, a digit misread under glare or one dropped), their agreement very few.
     """
     if method == "cells":
         return _read_by_cells(bgr, classifier)
@@ -187,16 +187,16 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPa
 
 
 def _kept(a: FieldRead, b: FieldRead, qr: QrPayload | None = None) -> FieldRead:
-    """Of two different readings of one display, the one to report: of two as long, the one
-    a register of the display's ``qr`` code holds (``_checked_by_qr`` then confirms it; a
-    code cannot tell how many leading zeros the glass shows, so it never picks a shorter
-    reading); else (as unsure) the longer, then the surer; but never one its own reader all but rejected (below
-    ``UNREADABLE``) over one it did not, nor one longer by an edge taken for a leading 1
-    (``_edge_taken_for_one``). Each reader's usual slip is losing a faint character (a digit
-    under glare, the point), seldom making one up; measured on harsh photos, where the two
-    differ in length the longer was right in every case but the rare one where neither was,
-    and where the cell reader's doubted reading was the longer (a point it saw but placed
-    nowhere, a box edge taken for a digit), it was wrong every time."""
+    """Of two different readings of one display, the one to report: of two as long, the one a
+    register of the display's ``qr`` code holds (``_checked_by_qr`` then confirms it; a code
+    cannot tell how many leading zeros the glass shows, so it never picks a shorter
+    reading); else (as unsure) the longer, then the surer; but never one its own reader all
+    but rejected (below ``UNREADABLE``) over one it did not, nor one longer by an edge taken
+    for a leading 1 (``_edge_taken_for_one``). Each reader's usual slip is losing a faint
+    character (a digit under glare, the point), seldom making one up; measured on harsh
+    photos, where the two differ in length the longer was right in every case but the rare
+    one where neither was, and where the cell reader's doubted reading was the longer (a
+    point it saw but placed nowhere, a box edge taken for a digit), it was wrong every time."""
     def rank(f: FieldRead) -> tuple[bool, bool, bool, int, float]:
         other = b if f is a else a
         held = len(f.text) == len(other.text) and _held_by_qr(f.text, qr)
@@ -282,10 +282,11 @@ def _confirmed_by_wider_cut(by_line: _LineCandidate) -> bool:
     of 300 tuning photos (held-out and tuning styles, mild and harsh), a reading both cuts
     were this sure of was never wrong (571 of them); from 0.98 both cuts once agreed on a 2
     read as 3 under glare, which the cell reader doubted (cut 2.5 or 4 digit heights wider,
-    both cuts once agreed on a 6 read as 0 at 0.993). A crop is always
-    checked by the cell reader (a row found in it may be part of the field, both cuts
-    short of the same leading zeros)."""
-    if by_line.row is None or _field_shaped(by_line.image) or by_line.field.confidence < _SELF_SURE:
+    both cuts once agreed on a 6 read as 0 at 0.993). A crop is always checked by the cell
+    reader (a row found in it may be part of the field, both cuts short of the same leading
+    zeros)."""
+    if by_line.row is None or _field_shaped(by_line.image) or \
+            by_line.field.confidence < _SELF_SURE:
         return False
     read = _with_half_seen_point(read_lines(widened(by_line.image, [by_line.row], _CHECK_EXTRA))[0])
     parts = _line_parts(read)

@@ -263,7 +263,8 @@ class _Layout:
             glyphs = np.asarray(canvas)
             left, top = x + x0 - 1, y + y0 - 1
             r0, c0 = max(0, top), max(0, left)
-            r1, c1 = min(mask.shape[0], top + glyphs.shape[0]), min(mask.shape[1], left + glyphs.shape[1])
+            r1 = min(mask.shape[0], top + glyphs.shape[0])
+            c1 = min(mask.shape[1], left + glyphs.shape[1])
             if r1 > r0 and c1 > c0:
                 region = mask[r0:r1, c0:c1]
                 np.maximum(region, glyphs[r0 - top:r1 - top, c0 - left:c1 - left], out=region)

@@ -84,7 +84,8 @@ _OUTLINE_FONTS = sorted(Path("/usr/share/fonts").glob("**/*Sans*.[ot]tf"))
 
 @pytest.mark.skipif(not _OUTLINE_FONTS, reason="no outline font installed (fonts-urw-base35)")
 def test_marks_print_in_an_outline_font_file():
-    style = replace(STYLES["boxed"], mark_font=str(_OUTLINE_FONTS[0]))    # the mark left of the digits
+    # "boxed" prints its mark left of the digits.
+    style = replace(STYLES["boxed"], mark_font=str(_OUTLINE_FONTS[0]))
     images = [render_display("012345.67", t, style) for t in TARIFFS]
     assert len({image.rgb.tobytes() for image in images}) == len(TARIFFS)
     hershey = render_display("012345.67", "t2", STYLES["boxed"])
