@@ -7,11 +7,11 @@
 Reproducible: photos come from ``firmware_sim.lcd`` with a fixed seed (``TRAIN_SEED``, never
 used by the evaluation sets). Half are in the styles the reader was tuned on (half of those
 with one more among them: a tuning style with its proportions and glyph forms varied); the
-other half in a style drawn
-at random from the ranges real glass spans (``random_style``: digit proportions, stroke
-weight, spacing, slant, smaller or boxed decimals, round or square point, glyph forms), never
-one close to a held-out style. A third of the photos are under mild conditions and two thirds
-under harsh ones, a third of them crops. The held-out styles are never used.
+other half in a style drawn at random from the ranges real glass spans (``random_style``:
+digit proportions, stroke weight, spacing, slant, smaller or boxed decimals, round or square
+point, glyph forms), never one close to a held-out style. A third of the photos are under
+mild conditions and two thirds under harsh ones, a third of them crops. The held-out styles
+are never used.
 
 Each photo goes through ``ocr.locate.digit_rows`` as the reader does, and each row is cut
 again ``ocr.line.LINE_EXTRA`` digit heights wider (``ocr.locate.widened``), so the network
@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -85,20 +84,6 @@ def field_row(bgr: np.ndarray, field: np.ndarray, rng: np.random.Generator,
     image = cv2.warpPerspective(bgr, matrix, (out_w, ROW_HEIGHT), flags=cv2.INTER_AREA,
                                 borderMode=cv2.BORDER_REPLICATE)
     return DigitRow(image, quad, float(digit), 0.0, 1.0)
-
-
-def training_sample(index: int, crops_every: int = 4, round_points: bool = False) -> Sample:
-    """Training photo ``index``: mild or harsh, tuning styles (varied for odd indices, and
-    with ``round_points`` half of those drawn with a round point), one in ``crops_every``
-    of them a crop."""
-    conditions = MILD if index % 2 == 0 else HARSH
-    styles: list[str | LcdStyle] = list(TUNING_STYLES)
-    if index % 2:
-        styles = [STYLES[name] for name in TUNING_STYLES] + [varied_style(index)]
-        if round_points and np.random.default_rng([TRAIN_SEED, index, 5]).random() < 0.5:
-            styles = [replace(style, round_point=True) for style in styles]
-    return make_sample(TRAIN_SEED, index, conditions, styles=styles, crop=index % crops_every == 0,
-                       qr_chance=0.2)
 
 
 def matched_rows(bgr: np.ndarray, field: np.ndarray, extra: float = 0.0
@@ -162,9 +147,9 @@ def random_style(index: int) -> LcdStyle:
 
 
 def line_sample(index: int) -> Sample:
-    """Line training photo ``index``: even ones in the tuning styles (``training_sample``'s
-    mix), odd ones in a ``random_style``; two in three under harsh conditions, one in three
-    a crop."""
+    """Line training photo ``index``: even ones in the tuning styles (every other one of them
+    with a ``varied_style`` among them), odd ones in a ``random_style``; two in three under
+    harsh conditions, one in three a crop."""
     conditions = MILD if index % 3 == 0 else HARSH
     if index % 2 == 0:
         styles: list[str | LcdStyle] = list(TUNING_STYLES)

@@ -4,8 +4,8 @@
     python bench/train_ocr_marks.py data  --photos 8000 --workers 2 --out /tmp/mark-data.npz
     python bench/train_ocr_marks.py train --data /tmp/mark-data.npz [--epochs 14]
 
-The photos are the line recognizer's training photos (``train_ocr_line.training_sample``:
-fixed seed, tuning styles only, mild and harsh), crops left out: they show no mark. For each
+The photos (``training_sample``) have a fixed seed, tuning styles only (every other one with
+a varied one among them), mild and harsh; crops are left out: they show no mark. For each
 row ``digit_rows`` finds around the labelled field, the window ``ocr.marks.mark_window``
 cuts at the row's start is an example of its tariff, as is the window of the row cut from
 the labelled field with its edges jittered and one more with the row's corners nudged (the
@@ -31,7 +31,21 @@ from ocr.locate import ROW_BASE, ROW_TOP, DigitRow  # noqa: E402
 from ocr.marks import MARK_CLASSES, MARK_H, MARK_W, MODEL_PATH, mark_window  # noqa: E402
 from ocr.photo_file import load_photo  # noqa: E402
 from ocr_training import export, fit, gather, run, seeded_data  # noqa: E402
-from train_ocr_line import TRAIN_SEED, field_row, matched_rows, training_sample  # noqa: E402
+from firmware_sim.lcd import (HARSH, MILD, STYLES, TUNING_STYLES, LcdStyle, Sample,  # noqa: E402
+                              make_sample)
+from train_ocr_digits import varied_style  # noqa: E402
+from train_ocr_line import TRAIN_SEED, field_row, matched_rows  # noqa: E402
+
+
+def training_sample(index: int) -> Sample:
+    """Training photo ``index``: mild or harsh, tuning styles (with a varied one among them
+    for odd indices), one in four of them a crop."""
+    conditions = MILD if index % 2 == 0 else HARSH
+    styles: list[str | LcdStyle] = list(TUNING_STYLES)
+    if index % 2:
+        styles = [STYLES[name] for name in TUNING_STYLES] + [varied_style(index)]
+    return make_sample(TRAIN_SEED, index, conditions, styles=styles, crop=index % 4 == 0,
+                       qr_chance=0.2)
 
 
 def _moved(row: DigitRow, rng: np.random.Generator, *, along: float = 0.0,

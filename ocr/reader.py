@@ -126,7 +126,7 @@ def read_qr(source: PhotoSource) -> QrPayload:
     return qr
 
 
-def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPayload | None = None
+def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPayload | None
                ) -> tuple[FieldRead, tuple[tuple[float, float], ...]]:
     """Read the digits two independent ways and let them check each other.
 

@@ -16,12 +16,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal
 
 import cv2
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
 # Segment names follow the datasheet convention: a top, b upper right, c lower right,
 # d bottom, e lower left, f upper left, g middle.
@@ -43,10 +41,6 @@ _INK = {
     "grey": (30, 32, 34), "none": (26, 30, 26),
 }
 _SS = 4  # supersampling factor of the coverage masks
-# How a legend is printed: one of OpenCV's Hershey stroke fonts (its ``cv2.FONT_*`` number, a
-# thin even stroke), or the path of an outline font file (TrueType/OpenType, drawn by Pillow)
-# for the typefaces real meter glass is printed in.
-Font = int | str
 _TEXT = re.compile(r"^\d{1,10}(\.\d{1,3})?$")
 
 
@@ -65,9 +59,9 @@ class LcdStyle:
     decimals_boxed: bool = False
     round_point: bool = False
     mark_position: Literal["above", "left"] = "above"
-    mark_font: Font = cv2.FONT_HERSHEY_SIMPLEX
+    mark_font: int = cv2.FONT_HERSHEY_SIMPLEX
     unit_position: Literal["right", "below"] = "right"
-    unit_font: Font = cv2.FONT_HERSHEY_SIMPLEX
+    unit_font: int = cv2.FONT_HERSHEY_SIMPLEX
     tails: bool = True                # 6 with its top and 9 with its bottom segment
     seven_with_f: bool = False        # some glass lights the upper left segment in a 7
     point_ghosts: bool = True         # every digit gap carries a point that can ghost
@@ -206,19 +200,12 @@ class _Layout:
                          h + 2 * pad + 2 * box_pad)
 
     @staticmethod
-    def _text_scale(text: str, font: Font, cap_height: float) -> float:
-        """The scale at which ``text`` is ``cap_height`` high: OpenCV's font scale, or an
-        outline font's size in pixels."""
-        if isinstance(font, str):
-            _, top, _, bottom = _outline_font(font, _PROBE_SIZE).getbbox(text, anchor="ls")
-            return _PROBE_SIZE * cap_height / max(1, bottom - top)
+    def _text_scale(text: str, font: int, cap_height: float) -> float:
         (_, th), _ = cv2.getTextSize(text, font, 1.0, 1)
         return cap_height / th
 
     @staticmethod
-    def _text_width(text: str, font: Font, scale: float) -> float:
-        if isinstance(font, str):
-            return float(_outline_font(font, _PROBE_SIZE).getlength(text)) * scale / _PROBE_SIZE
+    def _text_width(text: str, font: int, scale: float) -> float:
         (tw, _), _ = cv2.getTextSize(text, font, scale, max(1, round(scale * 1.6)))
         return float(tw)
 
@@ -250,25 +237,8 @@ class _Layout:
             self._text(lit, MARK_TEXT[self.tariff], s.mark_font, self.mark_scale, self.mark_xy)
         self._text(lit, "kWh", s.unit_font, self.unit_scale, self.unit_xy)
 
-    def _text(self, mask: np.ndarray, text: str, font: Font, scale: float,
+    def _text(self, mask: np.ndarray, text: str, font: int, scale: float,
               xy: tuple[float, float]) -> None:
-        """``text`` printed with its baseline's left end at ``xy``."""
-        if isinstance(font, str):
-            face = _outline_font(font, max(1, round(scale * _SS)))
-            x0, y0, x1, y1 = face.getbbox(text, anchor="ls")
-            x, y = _pt(*xy)
-            # Drawn on its own small canvas, then merged into the mask (clipped at its edges).
-            canvas = Image.new("L", (x1 - x0 + 2, y1 - y0 + 2))
-            ImageDraw.Draw(canvas).text((1 - x0, 1 - y0), text, font=face, fill=255, anchor="ls")
-            glyphs = np.asarray(canvas)
-            left, top = x + x0 - 1, y + y0 - 1
-            r0, c0 = max(0, top), max(0, left)
-            r1 = min(mask.shape[0], top + glyphs.shape[0])
-            c1 = min(mask.shape[1], left + glyphs.shape[1])
-            if r1 > r0 and c1 > c0:
-                region = mask[r0:r1, c0:c1]
-                np.maximum(region, glyphs[r0 - top:r1 - top, c0 - left:c1 - left], out=region)
-            return
         thick = max(1, round(scale * 1.6 * _SS))
         cv2.putText(mask, text, _pt(*xy), font, scale * _SS, 255, thick, cv2.LINE_8)
 
@@ -324,17 +294,6 @@ class _Layout:
         }
         return {name: np.array([shear(px, py) for px, py in pts], np.int32)
                 for name, pts in shapes.items()}
-
-
-_PROBE_SIZE = 100   # an outline font is measured at this size and scaled
-
-
-@lru_cache(maxsize=64)
-def _outline_font(path: str, size: int) -> ImageFont.FreeTypeFont:
-    try:
-        return ImageFont.truetype(path, size)
-    except OSError as exc:
-        raise ValueError(f"cannot load the font file {path!r}: {exc}") from exc
 
 
 def _pt(x: float, y: float) -> tuple[int, int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -77,29 +76,6 @@ def test_render_refuses_text_no_display_shows(text):
 def test_render_draws_every_tariff_mark_differently():
     images = [render_display("012345.67", t, STYLES["classic"]).rgb for t in TARIFFS]
     assert len({image.tobytes() for image in images}) == len(TARIFFS)
-
-
-_OUTLINE_FONTS = sorted(Path("/usr/share/fonts").glob("**/*Sans*.[ot]tf"))
-
-
-@pytest.mark.skipif(not _OUTLINE_FONTS, reason="no outline font installed (fonts-urw-base35)")
-def test_marks_print_in_an_outline_font_file():
-    # "boxed" prints its mark left of the digits.
-    style = replace(STYLES["boxed"], mark_font=str(_OUTLINE_FONTS[0]))
-    images = [render_display("012345.67", t, style) for t in TARIFFS]
-    assert len({image.rgb.tobytes() for image in images}) == len(TARIFFS)
-    hershey = render_display("012345.67", "t2", STYLES["boxed"])
-    outline = images[TARIFFS.index("t2")]
-    assert outline.rgb.tobytes() != hershey.rgb.tobytes()
-    # The mark's ink lies left of the reading field, where the layout made room for it.
-    ink = (outline.rgb.astype(int).sum(axis=2) < 300)[:, : int(outline.field.x)]
-    assert ink.sum() > 20
-
-
-def test_a_font_file_that_cannot_be_loaded_is_named():
-    style = replace(STYLES["classic"], mark_font="/nonexistent/Font.ttf")
-    with pytest.raises(ValueError, match="/nonexistent/Font.ttf"):
-        render_display("012345", "t1", style)
 
 
 def test_ghosts_make_unlit_segments_visible():
