@@ -199,7 +199,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
     from drivers.tomlfile import parse_toml, read_text
     from mqtt.config import BrokerConfig
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _log_to_stderr(logging.INFO, "%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.config is not None:
         table = parse_toml(read_text(args.config), str(args.config)).get("mqtt", {})
         config = BrokerConfig.from_toml_table(table, file=str(args.config))
@@ -282,8 +282,8 @@ def _run_collect(args: argparse.Namespace) -> int:
     from collector.config import load_config
     from collector.sinks import StdoutSink, broker_config, publishing
 
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    _log_to_stderr(logging.DEBUG if args.verbose else logging.WARNING,
+                   "%(asctime)s %(levelname)s %(message)s")
     config = load_config(args.config)
     if args.stdout:
         return _collect(config, StdoutSink(), args.once)
@@ -319,10 +319,19 @@ def _run_demo(args: argparse.Namespace) -> int:
 
     from collector.demo import run_demo
 
-    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    _log_to_stderr(logging.ERROR, "%(levelname)s %(name)s: %(message)s")
     out_dir = Path(args.out).resolve()
     asyncio.run(_until_interrupted(lambda stop: run_demo(out_dir, args.duration, stop)))
     return 0
+
+
+def _log_to_stderr(level: int, fmt: str) -> None:
+    """Log at ``level`` to stderr. pymodbus logs each timeout it raises as an error, with a dump
+    of its last frames; ``drivers.modbus`` turns it into a ``MeterError`` and the scheduler
+    reports a failing meter once, so pymodbus speaks only when debugging (``--verbose``)."""
+    logging.basicConfig(level=level, format=fmt, stream=sys.stderr)
+    if level > logging.DEBUG:
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL)
 
 
 async def _until_interrupted(job: Callable[[asyncio.Event], Awaitable[None]]) -> None:
