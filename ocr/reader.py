@@ -132,7 +132,9 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPa
 
     The line recognizer (``ocr.line``) reads the rows ``digit_rows`` finds, whole. A photo's
     line read that is very sure and reads the same from a wider cut of its row stands alone
-    (``_confirmed_by_wider_cut``: about half the photos, saving the cell reader). Otherwise the
+    (``_confirmed_by_wider_cut``: about half the photos, saving the cell reader), and so does
+    one a register of the display's ``qr`` code holds (its exact value confirms the digits,
+    where the cell reader could only doubt them: ``_checked_by_qr``). Otherwise the
     cell reader (``ocr.field``) cuts a region into digit cells, starting with the region the
     line was read in. Where both give the same text, each digit is as sure as the surer of
     them (``_agreement``); the same digits with a point only the line reader could place count
@@ -155,7 +157,7 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPa
         alone, box = _read_by_cells(bgr, classifier, rows=rows)
         return (alone if alone.confidence >= _ALONE_SURE else _capped(alone, _DISAGREE_CAP)), box
     line_field, line_box = by_line.field, _corners(by_line.box)
-    if method == "line" or _confirmed_by_wider_cut(by_line):
+    if method == "line" or _held_by_qr(line_field.text, qr) or _confirmed_by_wider_cut(by_line):
         return line_field, line_box
     try:
         cells_field, cells_box = _read_by_cells(bgr, classifier, first=np.array(line_box, np.float32),
