@@ -25,7 +25,7 @@ class ConvNet:
         index = 0
         while f"w{index}" in weights:
             w = weights[f"w{index}"].astype(np.float32)      # out × in × kh × kw, as PyTorch has it
-            # Rows in the order a window is laid out channels-last: kh, kw, in.
+            # Channels-last: kh × kw × in × out, one in × out matrix per kernel offset.
             self._layers.append((np.ascontiguousarray(w.transpose(2, 3, 1, 0)),
                                  weights[f"b{index}"].astype(np.float32),
                                  _pair(weights[f"pool{index}"]),
@@ -38,8 +38,7 @@ class ConvNet:
         """``N × H × W`` (one channel) or ``N × H × W × C`` inputs → ``N × classes × H' × W'``
         outputs of the last convolution.
 
-        Runs channels-last: each convolution is one matrix product of the windows laid out
-        contiguously, with no transposes between layers."""
+        Runs channels-last, with no transposes between layers."""
         x = (batch[..., None] if batch.ndim == 3 else batch).astype(np.float32)
         last = len(self._layers) - 1
         for i, (w, b, pool, dilation) in enumerate(self._layers):
@@ -71,21 +70,23 @@ def _pair(values: np.ndarray) -> tuple[int, int]:
 def _conv(x: np.ndarray, w: np.ndarray, b: np.ndarray, dilation: tuple[int, int]) -> np.ndarray:
     """``N × H × W × C`` → ``N × H' × W' × out`` with ``w`` as ``kh × kw × C × out``: 'same'
     along the width, and along the height unless the kernel is as high as the input (then
-    one row)."""
-    n, h, width, c = x.shape
+    one row).
+
+    One matrix product per kernel offset, of the shifted input with that offset's weights,
+    summed: no window matrix is laid out (copying the windows cost more than the products,
+    most of all for the first layer's two channels; the line network runs about 20 % faster)."""
+    n, h, _, _ = x.shape
     kh, kw, _, out_c = w.shape
     dh, dw = dilation
     ph = 0 if kh == h else dh * (kh // 2)
     pw = dw * (kw // 2)
     padded = np.pad(x, ((0, 0), (ph, ph), (pw, pw), (0, 0)))
     oh, ow = padded.shape[1] - dh * (kh - 1), padded.shape[2] - dw * (kw - 1)
-    # One row of (kh·kw·c) per output pixel, filled a kernel offset at a time.
-    cols = np.empty((n, oh, ow, kh, kw, c), np.float32)
+    out = np.broadcast_to(b, (n, oh, ow, out_c)).copy()
     for i in range(kh):
         for j in range(kw):
-            cols[:, :, :, i, j, :] = padded[:, i * dh:i * dh + oh, j * dw:j * dw + ow, :]
-    out = cols.reshape(n * oh * ow, kh * kw * c) @ w.reshape(-1, out_c) + b
-    return out.reshape(n, oh, ow, out_c)
+            out += padded[:, i * dh:i * dh + oh, j * dw:j * dw + ow, :] @ w[i, j]
+    return out
 
 
 def _max_pool(x: np.ndarray, pool: tuple[int, int]) -> np.ndarray:
