@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from ocr.strokes import fit_line, odd, stacked_groups
+from ocr.strokes import fit_line, odd, stacked
 
 SEARCH_SIDE = 640          # the photo is searched at this long side
 MIN_AREA = 0.01            # of the photo
@@ -253,7 +253,7 @@ def _blobs(binary: np.ndarray, min_h: float, max_h: float) -> np.ndarray:
     pieces = _pieces(binary, min_h, max_h)
     if len(pieces) > _MAX_PIECES:  # a textured background: keep the biggest pieces
         pieces = pieces[np.argsort(-pieces[:, 4])[:_MAX_PIECES]]
-    boxes = _stacked(pieces)
+    boxes = stacked(pieces)
     w, h = boxes[:, 2], boxes[:, 3]
     fill = boxes[:, 4] / np.maximum(1.0, w * h)
     single = (w <= 1.1 * h) & (w >= 0.08 * h) & (fill >= 0.12)
@@ -289,21 +289,6 @@ def _pieces(binary: np.ndarray, min_h: float, max_h: float) -> np.ndarray:
         compact = (sw <= 4.5 * sh) & (sh <= 4.0 * sw) & (sh >= min_h) & (sh <= max_h)
         found.append(sub[compact & (sub[:, 4] >= 0.1 * sw * sh)])
     return np.concatenate(found)
-
-
-def _stacked(pieces: np.ndarray) -> np.ndarray:
-    """Pieces stacked closely above each other joined (``ocr.strokes.stacked_groups``), as
-    rows of x, y, w, h, area."""
-    groups = stacked_groups(pieces)
-    x0, y0 = pieces[:, 0], pieces[:, 1]
-    x1, y1 = x0 + pieces[:, 2], y0 + pieces[:, 3]
-    out = []
-    for g in np.unique(groups):
-        m = groups == g
-        bx0, by0 = float(x0[m].min()), float(y0[m].min())
-        out.append((bx0, by0, float(x1[m].max()) - bx0, float(y1[m].max()) - by0,
-                    float(pieces[m, 4].sum())))
-    return np.array(out, np.float32).reshape(-1, 5)
 
 
 _MAX_PIECES = 400

@@ -64,9 +64,9 @@ def digit_blobs(binary: np.ndarray, min_height: float, max_height: float, *,
     keep = ((stats[1:, 3] >= 0.3 * min_height) & (stats[1:, 3] <= max_height)
             & (stats[1:, 2] <= max_aspect * max_height)
             & (stats[1:, 4] >= max(6.0, 0.05 * min_height ** 2)))
-    pieces = [tuple(float(v) for v in row[:4]) for row in stats[1:][keep]]
-    return [b for b in stack_segments(pieces)  # type: ignore[arg-type]
-            if min_height <= b[3] <= max_height and b[2] <= max_aspect * b[3] + 4]
+    boxes = stacked(stats[1:][keep][:, :4].astype(np.float64))
+    return [(x, y, w, h) for x, y, w, h in boxes.tolist()
+            if min_height <= h <= max_height and w <= max_aspect * h + 4]
 
 
 def stacked_groups(boxes: np.ndarray) -> np.ndarray:
@@ -100,17 +100,20 @@ def stacked_groups(boxes: np.ndarray) -> np.ndarray:
     return np.array([root(i) for i in range(len(boxes))], np.int64)
 
 
-def stack_segments(pieces: list[Box]) -> list[Box]:
-    """The pieces with those stacked closely above each other (``stacked_groups``) joined."""
-    boxes = np.array(pieces, np.float64).reshape(-1, 4)
-    groups = stacked_groups(boxes)
-    out = []
-    for g in dict.fromkeys(groups.tolist()):      # in order of each group's first piece
-        m = groups == g
-        x0, y0 = boxes[m, 0].min(), boxes[m, 1].min()
-        x1, y1 = (boxes[m, 0] + boxes[m, 2]).max(), (boxes[m, 1] + boxes[m, 3]).max()
-        out.append((float(x0), float(y0), float(x1 - x0), float(y1 - y0)))
-    return out
+def stacked(boxes: np.ndarray) -> np.ndarray:
+    """The boxes (rows of x, y, w, h[, area]) with those stacked closely above each other
+    (``stacked_groups``) joined: each group's bounding box (and its areas added up), in the
+    order of each group's first box."""
+    _, first, inverse = np.unique(stacked_groups(boxes), return_index=True, return_inverse=True)
+    row = np.argsort(np.argsort(first))[inverse]       # each box's group, in output order
+    lo = np.full((len(first), 2), np.inf)
+    hi = np.full((len(first), 2), -np.inf)
+    np.minimum.at(lo, row, boxes[:, :2])
+    np.maximum.at(hi, row, boxes[:, :2] + boxes[:, 2:4])
+    joined = [lo, hi - lo]
+    if boxes.shape[1] > 4:
+        joined.append(np.bincount(row, weights=boxes[:, 4], minlength=len(first))[:, None])
+    return np.hstack(joined).astype(boxes.dtype)
 
 
 def fit_line(xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
