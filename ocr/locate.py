@@ -386,10 +386,13 @@ def digit_rows(bgr: np.ndarray, *, height: int = ROW_HEIGHT, limit: int = 3) -> 
     """
     pyramid = _Pyramid(bgr)
     rows: list[DigitRow] = []
-    for chain in _row_chains(bgr)[:_REFINE_CANDIDATES]:
+    chains = _row_chains(bgr)[:_REFINE_CANDIDATES]
+    for chain in chains:
         fit = _refine(pyramid, chain)
         if fit is not None:
             rows.append(fit)
+    if not rows and chains:
+        rows.append(_unrefined(chains[0]))
     rows.sort(key=lambda r: -r.score)
     out: list[DigitRow] = []
     for row in rows:
@@ -490,6 +493,21 @@ def _refine(pyramid: _Pyramid, chain: _Chain) -> DigitRow | None:
     quad = (pts @ band.to_photo[:, :2].T + band.to_photo[:, 2]).astype(np.float32)
     return DigitRow(np.empty((0, 0, 3), np.uint8), quad, heights * chain.height / _REFINE_HEIGHT,
                     lean, score)
+
+
+def _unrefined(chain: _Chain) -> DigitRow:
+    """A row as its chain was found, where it could not be measured again (glare fading some
+    of its digits below the refinement's threshold): upright along its middle line, no slant."""
+    m, b = float(chain.line[0]), float(chain.line[1])
+    along = np.array([1.0, m]) / np.hypot(1.0, m)
+    across = np.array([-along[1], along[0]])
+    reach = 0.5 * chain.height / (ROW_BASE - ROW_TOP)
+    ends = [np.array([x, m * x + b]) for x in (chain.x0 - ROW_SIDE * chain.height * along[0],
+                                                 chain.x1 + ROW_SIDE * chain.height * along[0])]
+    quad = np.array([ends[0] - across * reach, ends[1] - across * reach,
+                     ends[1] + across * reach, ends[0] + across * reach], np.float32)
+    return DigitRow(np.empty((0, 0, 3), np.uint8), quad, chain.height, 0.0,
+                    float(chain.score / chain.height))
 
 
 def _ends(binary: np.ndarray, middle: np.ndarray, height: float, x0: float, x1: float

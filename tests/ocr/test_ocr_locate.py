@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from firmware_sim.lcd import MILD, STYLES, make_sample
-from ocr.locate import ROW_BASE, ROW_TOP, digit_rows, row_surroundings, widened
+from ocr.locate import (ROW_BASE, ROW_SIDE, ROW_TOP, _Chain, _unrefined, digit_rows,
+                        row_surroundings, widened)
 from ocr.photo_file import load_photo
 
 
@@ -76,3 +77,18 @@ def test_a_widened_row_shows_more_of_the_photo_on_both_sides_at_the_same_height(
     x0 = round(1.5 * digit)
     inner = image[:, x0:x0 + row.image.shape[1]].astype(np.float32)
     assert np.abs(inner - row.image[:, :inner.shape[1]].astype(np.float32)).mean() < 6
+
+
+def test_a_row_that_cannot_be_measured_again_is_cut_as_its_chain_was_found():
+    slope, height = 0.1, 20.0
+    row = _unrefined(_Chain(np.array([slope, 50.0]), height, 100.0, 300.0, 1.0))
+    top_left, top_right, bottom_right, bottom_left = row.quad.astype(np.float64)
+    ends = ((top_left + bottom_left) / 2, (top_right + bottom_right) / 2)
+    for x, y in ends:       # the chain's middle line runs along the middle of the row …
+        assert y == pytest.approx(slope * x + 50.0, abs=1e-3)
+    # … its digits from ROW_TOP to ROW_BASE of the row's height, upright to the line …
+    assert np.linalg.norm(bottom_left - top_left) == pytest.approx(height / (ROW_BASE - ROW_TOP), rel=1e-4)
+    assert np.dot(bottom_left - top_left, [1.0, slope]) == pytest.approx(0.0, abs=1e-3)
+    # … with ROW_SIDE digit heights beyond its first and last blob, measured along the line.
+    along = np.linalg.norm(ends[1] - ends[0])
+    assert along == pytest.approx(200.0 * np.hypot(1.0, slope) + 2 * ROW_SIDE * height, rel=1e-4)
