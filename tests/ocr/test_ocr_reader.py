@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from drivers.errors import ReadError
-from firmware_sim.lcd import HARSH, HELD_OUT_STYLES, STYLES, make_sample, render_display
+from firmware_sim.lcd import (HARSH, HELD_OUT_STYLES, MILD, STYLES, crop_field, make_sample,
+                              render_display)
 from ocr import LOW_CONFIDENCE, read_display
 from ocr.field import FieldRead, read_field
 from ocr.line import LineRead
@@ -39,6 +40,16 @@ def test_crop_of_every_style_reads_back_its_text(photo_file, style):
     assert read.text == sample.text
     assert read.tariff is None  # a crop of the digits shows no mark …
     assert read.tariff_confidence == 0.0  # … and none is made up from its edge
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+@pytest.mark.parametrize("seed", [0, 5])
+def test_a_crop_of_a_whole_kwh_reading_reads_sure(style, seed):
+    # Read squeezed to its narrowest width, such a crop shows a point that is not there.
+    display = render_display("07913177", None, STYLES[style])
+    crop = crop_field(display, np.random.default_rng(seed), MILD)
+    read = read_display(np.ascontiguousarray(crop[..., ::-1]))
+    assert (read.text, read.low_confidence) == ("07913177", False)
 
 
 def test_value_is_exact_decimal_and_whole_watt_hours(photo_file):
