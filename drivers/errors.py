@@ -128,7 +128,16 @@ class ReadError(MeterlinkError):
 
 class MissingDigits(ReadError):
     """The display was found but part of the reading is wiped out (a digit under glare, the
-    decimals after a lit point): a reading made without them would be a guess."""
+    decimals after a lit point): a reading made without them would be a guess.
+
+    ``layout`` is how many integer digits and decimals were laid out, the unreadable ones
+    included, where the reader knows (another reader's reading of as many digits lost none).
+    """
+
+    def __init__(self, reason: str, *, path: str | None = None,
+                 layout: tuple[int, int] | None = None) -> None:
+        self.layout = layout
+        super().__init__(reason, path=path)
 
 
 class DeliveryError(MeterlinkError):

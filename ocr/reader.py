@@ -163,14 +163,19 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPa
         cells_field, cells_box = _read_by_cells(bgr, classifier, first=np.array(line_box, np.float32),
                                                 hoped=line_field.text, rows=rows,
                                                 mark=line_field.mark is None)
-    except MissingDigits:
+    except MissingDigits as exc:
         # The cell reader saw part of the reading wiped out: the line read may have lost a
         # digit there too (on held-out harsh crops a faint 1 under glare, read past at
         # 0.995), so it is never sure, unless the code's exact values hold it; and where the
         # line reader is unsure too, its reading would be a guess, so the cell reader's
-        # reason tells the resident what to do.
+        # reason tells the resident what to do. But where the cell reader laid out as many
+        # digits, split alike, as the line read has, the line lost none: the cell reader only
+        # could not tell one (a small decimal 1), as if it could not read at all.
         if _held_by_qr(line_field.text, qr):
             return line_field, line_box
+        if exc.layout == (len(line_field.integer), len(line_field.decimals)):
+            return (line_field if _stands_alone(by_line, bgr) else
+                    _capped(line_field, _DISAGREE_CAP)), line_box
         if line_field.confidence < LOW_CONFIDENCE:
             raise
         return _capped(line_field, _DISAGREE_CAP), line_box
@@ -552,7 +557,8 @@ def _check_plausible(field: FieldRead) -> None:
     for i, digit in enumerate(field.digits, 1):
         if digit.char == "?" or digit.confidence < UNREADABLE:
             raise MissingDigits(f"digit {i} of {len(field.digits)} cannot be read (glare, blur or "
-                                "a faint segment): take another photo without reflections")
+                                "a faint segment): take another photo without reflections",
+                                layout=(len(field.integer), len(field.decimals)))
 
 
 def _qr_registers(qr: QrPayload | None) -> dict[str, int]:

@@ -52,6 +52,16 @@ def test_a_crop_of_a_whole_kwh_reading_reads_sure(style, seed):
     assert (read.text, read.low_confidence) == ("07913177", False)
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_small_decimal_one_the_cell_reader_cannot_tell_leaves_the_line_read_sure(seed):
+    # The cell reader lays out as many digits as the line read has, and cannot make out the
+    # last: the line read lost none, so it stands as the only one that could read.
+    display = render_display("0088037.1", None, STYLES["slanted-small"])
+    crop = crop_field(display, np.random.default_rng(seed), MILD)
+    read = read_display(np.ascontiguousarray(crop[..., ::-1]))
+    assert (read.text, read.low_confidence) == ("0088037.1", False)
+
+
 def test_value_is_exact_decimal_and_whole_watt_hours(photo_file):
     path, sample = photo_file("classic", 3)
     read = read_display(path)
