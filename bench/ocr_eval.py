@@ -13,7 +13,9 @@ all run on the same images in the same run, each with
 - ``digits``: share of digits right (1 - edit distance / digits shown),
 - ``tariff``: share of tariff marks right, where the label has one (ours only),
 - ``rejected``: share refused with a reason (ReadError), and ``confident_wrong``: how many
-  wrong readings came with a confidence at or above the low-confidence bar,
+  wrong readings came with a confidence at or above the low-confidence bar
+  (``confident_wrong_tariff``: how many right ones came so naming a wrong tariff mark,
+  where the label has one: billed to the wrong register),
 - ``ms_median`` and ``ms_p95`` per photo, decoding included, on one core.
 
 ``qr`` counts the QR codes labelled, decoded exactly (by ``read_display``, or by ``read_qr``
@@ -149,6 +151,7 @@ class Tally:
     tariffs: int = 0
     rejected: int = 0
     confident_wrong: int = 0
+    confident_wrong_tariff: int = 0
     seconds: list[float] = field(default_factory=list)
 
     def add(self, label: Label, text: str | None, seconds: float, *, tariff: str | None = None,
@@ -168,6 +171,8 @@ class Tally:
         if label.tariff:
             self.tariffs += 1
             self.tariff_right += tariff == label.tariff
+            self.confident_wrong_tariff += (text == label.text and confident and tariff is not None
+                                            and tariff != label.tariff)
 
     def summary(self, with_tariff: bool) -> dict[str, object]:
         n = len(self.seconds)
@@ -184,6 +189,7 @@ class Tally:
             out["exact_and_sure"] = round(self.exact_sure / n, 4)
             out["tariff"] = round(self.tariff_right / self.tariffs, 4) if self.tariffs else None
             out["confident_wrong"] = self.confident_wrong
+            out["confident_wrong_tariff"] = self.confident_wrong_tariff
         return out
 
 
