@@ -132,9 +132,8 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPa
 
     The line recognizer (``ocr.line``) reads the rows ``digit_rows`` finds, whole. A photo's
     line read that is very sure and reads the same from a wider cut of its row stands alone
-    (``_confirmed_by_wider_cut``: about half the photos, saving the cell reader), and so does
-    one a register of the display's ``qr`` code holds (its exact value confirms the digits,
-    where the cell reader could only doubt them: ``_checked_by_qr``). Otherwise the
+    (``_confirmed_by_wider_cut``: about half the photos, saving the cell reader), at any
+    confidence where a register of the display's ``qr`` code holds it. Otherwise the
     cell reader (``ocr.field``) cuts a region into digit cells, starting with the region the
     line was read in. Where both give the same text, each digit is as sure as the surer of
     them (``_agreement``); the same digits with a point only the line reader could place count
@@ -157,7 +156,7 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPa
         alone, box = _read_by_cells(bgr, classifier, rows=rows)
         return (alone if alone.confidence >= _ALONE_SURE else _capped(alone, _DISAGREE_CAP)), box
     line_field, line_box = by_line.field, _corners(by_line.box)
-    if method == "line" or _held_by_qr(line_field.text, qr) or _confirmed_by_wider_cut(by_line):
+    if method == "line" or _confirmed_by_wider_cut(by_line, qr):
         return line_field, line_box
     try:
         cells_field, cells_box = _read_by_cells(bgr, classifier, first=np.array(line_box, np.float32),
@@ -289,10 +288,13 @@ def _corners(quad: np.ndarray) -> tuple[tuple[float, float], ...]:
     return tuple((float(x), float(y)) for x, y in quad)
 
 
-def _confirmed_by_wider_cut(by_line: _LineCandidate) -> bool:
+def _confirmed_by_wider_cut(by_line: _LineCandidate, qr: QrPayload | None) -> bool:
     """Whether the line read of a row in a photo stands without the cell reader: read
     ``_CHECK_EXTRA`` digit heights wider, the row reads the same, both reads at least
-    ``_SELF_SURE``. The wider cut shows what the first may have cut off (a digit the finder
+    ``_SELF_SURE``, or at any confidence where a register of the display's ``qr`` code holds
+    the reading (its exact value confirms the digits, as ``_checked_by_qr`` then does, where
+    the cell reader could only doubt them; the wider cut still shows leading zeros a short
+    row lost, which the code's value cannot). The wider cut shows what the first may have cut off (a digit the finder
     missed at an end), and the network sees the digits at other columns. Measured on four sets
     of 300 tuning photos (held-out and tuning styles, mild and harsh), a reading both cuts
     were this sure of was never wrong (571 of them); from 0.98 both cuts once agreed on a 2
@@ -300,15 +302,16 @@ def _confirmed_by_wider_cut(by_line: _LineCandidate) -> bool:
     both cuts once agreed on a 6 read as 0 at 0.993). A crop is always checked by the cell
     reader (a row found in it may be part of the field, both cuts short of the same leading
     zeros)."""
+    held = _held_by_qr(by_line.field.text, qr)
     if by_line.row is None or _field_shaped(by_line.image) or \
-            by_line.field.confidence < _SELF_SURE:
+            (by_line.field.confidence < _SELF_SURE and not held):
         return False
     read = _with_half_seen_point(read_lines(widened(by_line.image, [by_line.row], _CHECK_EXTRA))[0])
     parts = _line_parts(read)
     if parts is None:
         return False
     wider = _field_from_line(read, parts)
-    return wider.text == by_line.field.text and wider.confidence >= _SELF_SURE
+    return wider.text == by_line.field.text and (held or wider.confidence >= _SELF_SURE)
 
 
 _SELF_SURE = 0.995

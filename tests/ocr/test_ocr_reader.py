@@ -290,9 +290,16 @@ def test_a_sure_line_read_of_a_photo_stands_when_a_wider_cut_reads_the_same(phot
     bgr = load_photo(path)
     by_line = _read_by_line(bgr, digit_rows(bgr))
     assert by_line is not None and by_line.field.text == sample.text
-    assert _confirmed_by_wider_cut(by_line)
+    assert _confirmed_by_wider_cut(by_line, None)
     unsure = replace(by_line, field=_reading(sample.text, 0.95))
-    assert not _confirmed_by_wider_cut(unsure)
+    assert not _confirmed_by_wider_cut(unsure, None)
+    # Where a register of the display's QR code holds it, the wider cut need only read the same …
+    wh = int(Decimal(sample.text) * 1000)
+    qr = parse_qr_payload(f"serial=12345678;t1={wh};t2=7;t3=9;ts=2026-11-22T14:00:00Z")
+    assert _confirmed_by_wider_cut(unsure, qr)
+    # … which a read that lost leading zeros (the value the code holds) does not.
+    short = replace(by_line, field=_reading("0" + sample.text.lstrip("0"), 0.95))
+    assert short.field.text != sample.text and not _confirmed_by_wider_cut(short, qr)
 
 
 def test_a_crop_is_always_checked_by_the_cell_reader(photo_file):
@@ -300,7 +307,7 @@ def test_a_crop_is_always_checked_by_the_cell_reader(photo_file):
     bgr = load_photo(path)
     by_line = _read_by_line(bgr, digit_rows(bgr))
     assert by_line is not None and by_line.field.text == sample.text
-    assert not _confirmed_by_wider_cut(by_line)
+    assert not _confirmed_by_wider_cut(by_line, None)
 
 
 def test_of_two_different_readings_the_one_a_qr_register_holds_is_kept():
