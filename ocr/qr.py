@@ -158,8 +158,9 @@ def _decoded(square: np.ndarray) -> str:
         text = plain.decode(image, _CORNERS)[0]
         if text:
             return text
+    decoders = (plain, cv2.QRCodeDetectorAruco())
     for image in images:
-        for decoder in (plain, cv2.QRCodeDetectorAruco()):
+        for decoder in decoders:
             text = decoder.detectAndDecode(image)[0]
             if text:
                 return text
