@@ -21,7 +21,8 @@ from ocr.photo_file import load_photo
 from ocr.marks import MarkRead
 from ocr.reader import (DisplayRead, _agreed, _agreement, _checked_by_qr, _confirmed_by_wider_cut,
                         _display_read, _doubted, _held_by_qr, _kept, _LineCandidate, _point_placed,
-                        _read_by_line, _stands_alone, _with_half_seen_point)
+                        _part_of, _read_by_line, _read_longer, _stands_alone,
+                        _with_half_seen_point)
 from ocr.segments import DigitRead
 
 
@@ -330,6 +331,22 @@ def test_in_a_crop_only_a_read_of_the_whole_image_stands_without_the_cell_reader
     assert _stands_alone(_LineCandidate(sure, crop, None, box), crop)
     assert not _stands_alone(_LineCandidate(sure, crop, inside, box), crop)
     assert not _stands_alone(_LineCandidate(_reading("9254.45", 0.98), crop, None, box), crop)
+
+
+def test_in_a_crop_a_row_reading_part_of_what_the_whole_image_reads_is_part_of_the_field():
+    whole = _reading("07018014", 0.999)
+    assert _part_of(_reading("070180", 1.0), whole)
+    assert not _part_of(_reading("070180", 1.0), _reading("07018014", 0.6))    # whole in doubt
+    assert not _part_of(_reading("07018014", 1.0), whole)                      # as long
+    assert not _part_of(_reading("0701.84", 1.0), whole)                      # other digits
+
+
+def test_a_crop_read_is_in_doubt_where_another_width_surely_reads_more_digits():
+    squeezed = _reading("0000001.1", 0.998)
+    wider = [squeezed, _reading("00000001.1", 0.52), _reading("00000001.11", 0.99)]
+    assert _read_longer(squeezed, wider)
+    assert not _read_longer(squeezed, [squeezed, _reading("00000001.11", 0.88)])
+    assert not _read_longer(_reading("00000001.11", 0.99), wider)
 
 
 def test_a_digit_both_read_alike_stays_in_doubt_where_one_reader_all_but_rejected_it():
