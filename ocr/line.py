@@ -66,6 +66,7 @@ class LineRead:
 
     no_point: float = 1.0             # without a point: how sure the row shows none …
     point_at: int = 0                 # … and how many characters precede its likeliest column
+    first_at: float = 0.0             # the input column (of ``LINE_W``) where the first begins
 
 
 def decode(probs: np.ndarray) -> LineRead:
@@ -110,7 +111,8 @@ def decode(probs: np.ndarray) -> LineRead:
     bounds = [0] + [(a + b + 1) // 2 for a, b in zip(peaks, peaks[1:])] + [len(best)]
     confs = tuple(float(min(probs[p, k], keep[bounds[i]:bounds[i + 1]].min()))
                   for i, ((k, _, _), p) in enumerate(zip(runs, peaks)))
-    return LineRead("".join(chars), confs, no_point, point_at)
+    first_at = runs[0][1] * LINE_W / len(best)
+    return LineRead("".join(chars), confs, no_point, point_at, first_at)
 
 
 _POINT_ABSENT = 0.01    # a point's best column below this: no point shown

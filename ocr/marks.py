@@ -158,12 +158,13 @@ def _templates() -> dict[str, list[np.ndarray]]:
     return out
 
 
-def mark_window(bgr: np.ndarray, row: DigitRow) -> np.ndarray:
+def mark_window(bgr: np.ndarray, row: DigitRow, start: float | None = None) -> np.ndarray:
     """The photo around the start of a digit row, upright, as the mark network sees it
-    (``MARK_H × MARK_W`` grey, glass at 0, ink toward -1)."""
+    (``MARK_H × MARK_W`` grey, glass at 0, ink toward -1); ``start``: where in the row's image
+    the first digit begins, where not where the row's contract puts it."""
     h, w = row.image.shape[:2]
     digit = (ROW_BASE - ROW_TOP) * h
-    x0, top = ROW_SIDE * digit, ROW_TOP * h
+    x0, top = ROW_SIDE * digit if start is None else start, ROW_TOP * h
     left, right, up, down = _WINDOW
     corners = np.array([[x0 + left * digit, top + up * digit], [x0 + right * digit, top + up * digit],
                         [x0 + right * digit, top + down * digit], [x0 + left * digit, top + down * digit]],

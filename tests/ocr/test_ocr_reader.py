@@ -11,18 +11,18 @@ import pytest
 
 from drivers.errors import ReadError
 from firmware_sim.lcd import (HARSH, HELD_OUT_STYLES, MILD, STYLES, crop_field, make_sample,
-                              render_display)
+                              photograph, render_display)
 from ocr import LOW_CONFIDENCE, read_display
 from ocr.field import FieldRead, read_field
-from ocr.line import LineRead
+from ocr.line import LINE_EXTRA, LineRead, read_lines
 from ocr.qr import parse_qr_payload
-from ocr.locate import DigitRow, digit_rows
+from ocr.locate import DigitRow, _cut, _Pyramid, digit_rows, row_surroundings, widened
 from ocr.photo_file import load_photo
-from ocr.marks import MarkRead
-from ocr.reader import (DisplayRead, _agreed, _agreement, _checked_by_qr, _confirmed_by_wider_cut,
-                        _display_read, _doubted, _held_by_qr, _kept, _LineCandidate, _point_placed,
-                        _part_of, _read_by_line, _read_longer, _stands_alone,
-                        _with_half_seen_point)
+from ocr.marks import MarkRead, classify_mark_windows, mark_window
+from ocr.reader import (_MARK_TRUSTED, DisplayRead, _agreed, _agreement, _checked_by_qr,
+                        _confirmed_by_wider_cut, _display_read, _doubted, _first_digit, _held_by_qr,
+                        _kept, _LineCandidate, _part_of, _point_placed, _read_by_line, _read_longer,
+                        _row_mark, _stands_alone, _with_half_seen_point)
 from ocr.segments import DigitRead
 
 
@@ -147,6 +147,23 @@ def _reading(text: str, confidence: float, point: float | None = None) -> FieldR
     if point is None:
         point = confidence if frac else 1.0
     return FieldRead(digits(whole), digits(frac), point, None)
+
+
+@pytest.mark.parametrize("style", ["boxed", "italic"])          # a mark left of the digits, above them
+@pytest.mark.parametrize("tariff", ["t1", "t2", "t3", "total"])
+def test_the_mark_is_read_where_the_line_reads_the_first_digit_when_the_row_begins_early(style, tariff):
+    display = render_display("0012345.6", tariff, STYLES[style], ghost=0.15)
+    bgr = np.ascontiguousarray(photograph(display, np.random.default_rng(7), MILD).rgb[..., ::-1])
+    row = digit_rows(bgr)[0]
+    # The finder's row begun three digit heights early, at a word beside the digits.
+    early = replace(row, quad=row_surroundings(row, above=0.0, below=0.0, left=3.0, right=0.0))
+    early = _cut(_Pyramid(bgr), early, row.image.shape[0])
+    read = read_lines(widened(bgr, [early], LINE_EXTRA))[0]
+    assert read.text == "0012345.6"
+    at_the_finders_start = classify_mark_windows([mark_window(bgr, early)])[0]
+    assert at_the_finders_start is None or at_the_finders_start.confidence < _MARK_TRUSTED
+    mark = _row_mark(bgr, early, _first_digit(early, read))
+    assert mark is not None and mark.tariff == tariff and mark.confidence >= _MARK_TRUSTED
 
 
 def test_a_tariff_mark_read_below_the_trusted_bar_leaves_the_reading_unsure():
