@@ -504,8 +504,14 @@ def _agreement(a: float, b: float) -> float:
     other one all but rejected it (a digit cut by the image's edge or half under glare can
     fool one reader completely); then it stays in doubt (the mean, never sure: on held-out
     harsh crops a 7 whose top glare had wiped out was read as 1 by both, the cell reader
-    doubting it, at a mean just over the low-confidence bar)."""
-    return max(a, b) if min(a, b) >= _DOUBTING else min((a + b) / 2, _DISAGREE_CAP)
+    doubting it, at a mean just over the low-confidence bar). A digit at the bar itself (the
+    cell reader's two classifiers told it apart differently) is vouched for by the other
+    reader alone, so sure only from ``_ALONE_SURE``: on a held-out harsh photo a 6 whose
+    lower left glare had wiped out was read as 5 by both, the line reader at 0.93."""
+    lo, hi = min(a, b), max(a, b)
+    if lo < _DOUBTING:
+        return min((a + b) / 2, _DISAGREE_CAP)
+    return hi if lo > _DOUBTING or hi >= _ALONE_SURE else _DISAGREE_CAP
 
 
 def _doubted(kept: FieldRead, other: FieldRead) -> FieldRead:

@@ -369,3 +369,9 @@ def test_a_crop_read_is_in_doubt_where_another_width_surely_reads_more_digits():
 def test_a_digit_both_read_alike_stays_in_doubt_where_one_reader_all_but_rejected_it():
     assert _agreement(0.99, 0.42) < LOW_CONFIDENCE and _agreement(0.42, 0.99) < LOW_CONFIDENCE
     assert _agreement(0.99, 0.6) == 0.99
+
+
+def test_a_digit_at_the_cell_readers_doubt_bar_is_sure_only_where_the_line_reader_alone_would_be():
+    assert _agreement(0.93, 0.5) < LOW_CONFIDENCE and _agreement(0.5, 0.93) < LOW_CONFIDENCE
+    assert _agreement(0.995, 0.5) == 0.995
+    assert _agreement(0.93, 0.51) == 0.93
