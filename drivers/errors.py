@@ -128,7 +128,8 @@ class ReadError(MeterlinkError):
 
 class MissingDigits(ReadError):
     """The display was found but part of the reading is wiped out (a digit under glare, the
-    decimals after a lit point): a reading made without them would be a guess.
+    decimals after a lit point) or cut off (digits running off the edge of the region read):
+    a reading made without them would be a guess.
 
     ``layout`` is how many integer digits and decimals were laid out, the unreadable ones
     included, where the reader knows (another reader's reading of as many digits lost none).

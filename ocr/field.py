@@ -118,7 +118,9 @@ def layout_field(bgr: np.ndarray, *, edge_margin: float = 0.0, crop: bool = Fals
     digit_w = cells_int[0].x1 - cells_int[0].x0
     if edge_margin > 0 and (cells_int[0].x0 - left_edge < edge_margin * digit_w or
                             right_edge - (cells_dec or cells_int)[-1].x1 < edge_margin * digit_w):
-        raise ReadError("the digits run off the edge of the display found: photograph the whole display")
+        # The region may have cut the reading short: digits past its edge are lost to it.
+        raise MissingDigits("the digits run off the edge of the display found: photograph the "
+                            "whole display")
     to_image = bgr.shape[0] / WORK_HEIGHT
     found = None if crop or not mark else read_mark(
         bgr, row_top=_line_at(row.top, row.x0) * to_image, row_x0=row.x0 * to_image,

@@ -163,9 +163,11 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPa
                                                 hoped=line_field.text, rows=rows,
                                                 mark=line_field.mark is None)
     except MissingDigits as exc:
-        # The cell reader saw part of the reading wiped out: the line read may have lost a
-        # digit there too (on held-out harsh crops a faint 1 under glare, read past at
-        # 0.995), so it is never sure, unless the code's exact values hold it; and where the
+        # The cell reader saw part of the reading wiped out, or running off the edge of the
+        # region the line was read in: the line read may have lost a digit there too (on
+        # held-out harsh crops a faint 1 under glare, read past at 0.995; on a harsh photo two
+        # leading digits past a glare band, at 0.998), so it is never sure, unless the code's
+        # exact values hold it; and where the
         # line reader is unsure too, its reading would be a guess, so the cell reader's
         # reason tells the resident what to do. But where the cell reader laid out as many
         # digits, split alike, as the line read has, the line lost none: the cell reader only

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from drivers.errors import ReadError
+from drivers.errors import MissingDigits, ReadError
 from firmware_sim.lcd import (HARSH, HELD_OUT_STYLES, MILD, STYLES, crop_field, make_sample,
                               photograph, render_display)
 from ocr import LOW_CONFIDENCE, read_display
@@ -137,6 +137,18 @@ def test_the_cell_reader_leaves_the_mark_out_when_asked_and_reads_the_same_digit
     without = read_field(glass, mark=False)
     assert with_mark.mark is not None and with_mark.mark.tariff == "t2"
     assert without.mark is None and without.text == with_mark.text == "0045678.12"
+
+
+@pytest.mark.parametrize("cut", [0.1, 0.25])
+def test_digits_running_off_the_edge_of_the_region_read_count_as_missing_digits(cut):
+    # A region cut through the reading (a row the finder began late, a glare band's edge) may
+    # have lost digits past its edge: the line read of that region is then never sure alone.
+    display = render_display("0012345.6", "t1", STYLES["classic"])
+    glass = np.ascontiguousarray(display.rgb[..., ::-1])
+    assert read_field(glass, edge_margin=0.5).text == "0012345.6"
+    short = glass[:, int(display.field.x + cut * display.field.w):]
+    with pytest.raises(MissingDigits, match="run off the edge"):
+        read_field(short, edge_margin=0.5)
 
 
 def _reading(text: str, confidence: float, point: float | None = None) -> FieldRead:
