@@ -66,7 +66,7 @@ class LineRead:
 
     no_point: float = 1.0             # without a point: how sure the row shows none …
     point_at: int = 0                 # … and how many characters precede its likeliest column
-    first_at: float = 0.0             # the input column (of ``LINE_W``) where the first begins
+    first_at: float = 0.0             # the input column (of ``LINE_W``) where the first one starts
 
 
 def decode(probs: np.ndarray) -> LineRead:

@@ -167,11 +167,11 @@ def _read_best(bgr: np.ndarray, classifier: Classifier, method: Method, qr: QrPa
         # region the line was read in: the line read may have lost a digit there too (on
         # held-out harsh crops a faint 1 under glare, read past at 0.995; on a harsh photo two
         # leading digits past a glare band, at 0.998), so it is never sure, unless the code's
-        # exact values hold it; and where the
-        # line reader is unsure too, its reading would be a guess, so the cell reader's
-        # reason tells the resident what to do. But where the cell reader laid out as many
-        # digits, split alike, as the line read has, the line lost none: the cell reader only
-        # could not tell one (a small decimal 1), as if it could not read at all.
+        # exact values hold it; and where the line reader is unsure too, its reading would be
+        # a guess, so the cell reader's reason tells the resident what to do. But where the
+        # cell reader laid out as many digits, split alike, as the line read has, the line lost
+        # none: the cell reader only could not tell one (a small decimal 1), as if it could
+        # not read at all.
         if _held_by_qr(line_field.text, qr):
             return line_field, line_box
         if exc.layout == (len(line_field.integer), len(line_field.decimals)):
