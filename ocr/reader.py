@@ -264,7 +264,8 @@ def _read_by_line(bgr: np.ndarray, rows: list[DigitRow]) -> _LineCandidate | Non
         for candidate in display_candidates(bgr)[:_GLASS_TRIED]:
             glass = rectify(bgr, candidate.quad, 2 * WORK_HEIGHT, inset=-0.02)
             found = _best_line(glass, digit_rows(glass, limit=1), lambda _: candidate.quad)
-            if found is not None and (best is None or found.field.confidence > best.field.confidence):
+            if found is not None and (best is None or (found.field.confidence > best.field.confidence
+                                                       and not _digits_among(found.field, best.field))):
                 best = found
     if best is None:
         return None
@@ -399,9 +400,18 @@ def _part_of(row_read: FieldRead, whole: FieldRead) -> bool:
     row is then a piece of the field, however sure its own read. On a harsh tuning crop, the
     finder's row ended at a wide gap before a narrow 1 and read 070180 where every width of
     the whole crop read 07018014, both at 1.0."""
-    part = row_read.text.replace(".", "")
-    full = whole.text.replace(".", "")
-    return whole.confidence >= LOW_CONFIDENCE and len(part) < len(full) and part in full
+    return whole.confidence >= LOW_CONFIDENCE and _digits_among(row_read, whole)
+
+
+def _digits_among(part: FieldRead, full: FieldRead) -> bool:
+    """Whether ``part`` reads fewer digits than ``full``, all of them among ``full``'s, in
+    order: where a row read 00000075.41 with one digit in doubt, the row found on the glass
+    ended at a glare band and read 000000, surer (a mild tuning photo, then read so at 1.0
+    with the cell reader agreeing). A reader's usual slip is losing a character, seldom
+    making one up (``_kept``)."""
+    shown = part.text.replace(".", "")
+    longer = full.text.replace(".", "")
+    return len(shown) < len(longer) and shown in longer
 
 
 def _read_longer(best: FieldRead, wholes: list[FieldRead]) -> bool:

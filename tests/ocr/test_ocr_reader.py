@@ -21,7 +21,7 @@ from ocr.photo_file import load_photo
 from ocr.marks import MarkRead, classify_mark_windows, mark_window
 from ocr.reader import (_MARK_TRUSTED, DisplayRead, _agreed, _agreement, _checked_by_qr,
                         _confirmed_by_wider_cut, _display_read, _doubted, _first_digit, _held_by_qr,
-                        _kept, _LineCandidate, _part_of, _point_placed, _read_by_line, _read_longer,
+                        _digits_among, _kept, _LineCandidate, _part_of, _point_placed, _read_by_line, _read_longer,
                         _row_mark, _stands_alone, _with_half_seen_point)
 from ocr.segments import DigitRead
 
@@ -387,3 +387,14 @@ def test_a_digit_at_the_cell_readers_doubt_bar_is_sure_only_where_the_line_reade
     assert _agreement(0.93, 0.5) < LOW_CONFIDENCE and _agreement(0.5, 0.93) < LOW_CONFIDENCE
     assert _agreement(0.995, 0.5) == 0.995
     assert _agreement(0.93, 0.51) == 0.93
+
+
+def test_a_row_found_on_the_glass_reading_part_of_the_photos_row_does_not_replace_it():
+    assert _digits_among(_reading("000000", 0.99), _reading("00000075.41", 0.55))
+    assert not _digits_among(_reading("00000075.41", 0.99), _reading("00000075.41", 0.55))
+    assert not _digits_among(_reading("000008", 0.99), _reading("00000075.41", 0.55))
+    # A mild tuning photo: a glare band ended the glass's row after the zeros, read at 0.99,
+    # where the photo's row read 00000075.41 with its 4 at 0.55; reported 000000 at 1.0.
+    sample = make_sample(20604, 99, MILD, styles=["bold", "slanted-small", "narrow-boxed"],
+                         qr_chance=0.3)
+    assert read_display(sample.encoded).text == sample.text == "00000075.41"
