@@ -6,10 +6,11 @@ import cv2
 import numpy as np
 import pytest
 
-from firmware_sim.lcd import MILD, STYLES, make_sample
-from ocr.locate import (ROW_BASE, ROW_SIDE, ROW_TOP, _Chain, _unrefined, digit_rows,
+from firmware_sim.lcd import HARSH, MILD, STYLES, make_sample
+from ocr.locate import (ROW_BASE, ROW_SIDE, ROW_TOP, _Chain, _same_row, _unrefined, digit_rows,
                         row_surroundings, widened)
 from ocr.photo_file import load_photo
+from ocr.strokes import stacked_groups
 
 
 def _field_in_row(row, field_quad) -> np.ndarray:
@@ -92,3 +93,30 @@ def test_a_row_that_cannot_be_measured_again_is_cut_as_its_chain_was_found():
     # … with ROW_SIDE digit heights beyond its first and last blob, measured along the line.
     along = np.linalg.norm(ends[1] - ends[0])
     assert along == pytest.approx(200.0 * np.hypot(1.0, slope) + 2 * ROW_SIDE * height, rel=1e-4)
+
+
+def test_chains_on_one_line_are_one_row_only_where_their_heights_are_alike():
+    digits = _Chain(np.array([0.0, 100.0]), 25.0, 100.0, 300.0, 1.0)
+    assert _same_row(digits, _Chain(np.array([0.0, 104.0]), 30.0, 120.0, 320.0, 1.0))
+    assert not _same_row(digits, _Chain(np.array([0.0, 110.0]), 160.0, 60.0, 400.0, 1.0))
+
+
+def test_a_line_of_small_print_just_below_the_digits_is_not_stacked_onto_them():
+    boxes = np.array([[287, 236, 18, 25], [182, 265, 167, 34],    # a digit, the print below
+                      [400, 200, 15, 12], [400, 214, 15, 12],     # a digit's two halves
+                      [500, 200, 15, 4], [511, 205, 4, 20]],      # a 7: top bar, its stroke
+                     np.float64)
+    groups = stacked_groups(boxes)
+    assert groups[0] != groups[1]
+    assert groups[2] == groups[3] and groups[4] == groups[5]
+
+
+def test_a_row_is_cut_at_one_height_where_its_blobs_heights_wander():
+    # Harsh photos whose fitted height line followed smaller boxed decimals or a digit
+    # shortened by blur: one end of the row was cut 40 % lower than the other.
+    for index in range(24, 32):
+        sample = make_sample(7, index, HARSH, styles=["slanted-small", "narrow-boxed"])
+        rows = digit_rows(load_photo(sample.encoded), height=48)
+        field = _field_in_row(rows[0], sample.field_quad)
+        left, right = field[3, 1] - field[0, 1], field[2, 1] - field[1, 1]
+        assert max(left, right) <= 1.2 * min(left, right), index

@@ -389,6 +389,17 @@ def test_a_digit_at_the_cell_readers_doubt_bar_is_sure_only_where_the_line_reade
     assert _agreement(0.93, 0.51) == 0.93
 
 
+def test_digits_beside_a_dark_patch_the_coarse_search_took_for_a_taller_row_are_read():
+    # A harsh tuning photo with glare on a small display: a dark stretch of the plate chained
+    # at the coarse scale as a row six times the digits' height and hid their own row, and a
+    # line of small print just below the digits was stacked onto them. Read as 0959.7, unsure.
+    sample = make_sample(20601, 0, HARSH, styles=["bold", "slanted-small", "narrow-boxed"],
+                         qr_chance=0.3)
+    read = read_display(sample.encoded)
+    assert read.text == sample.text == "0000959.7"
+    assert not read.low_confidence
+
+
 def test_a_row_found_on_the_glass_reading_part_of_the_photos_row_does_not_replace_it():
     assert _digits_among(_reading("000000", 0.99), _reading("00000075.41", 0.55))
     assert not _digits_among(_reading("00000075.41", 0.99), _reading("00000075.41", 0.55))
