@@ -6,12 +6,13 @@ No per-meter set-up. Two searches:
   of similar dark blobs. Blobs of ink (darker than their local background, so glare, shade and
   the backlight's colour drop out) are chained into rows at two scales of an 800-pixel copy;
   the best few rows are measured again in a strip where their digits are 32 pixels high (middle
-  line, height along the row, ends, slant) and cut out upright. ``DigitRow`` and the contract
+  line, height, ends, slant) and cut out upright. ``DigitRow`` and the contract
   of its image are documented on ``digit_rows``: it is what a line recognizer consumes.
 - ``display_candidates``: the glass of an LCD is a bright, flat rectangle inside a darker
   bezel, so its outline is a strong closed edge whose corners a perspective transform maps
-  back to a rectangle. The reader tries these first and the rows' surroundings after them;
-  a reflection's edge can cut the outline, and faint glass can lose it.
+  back to a rectangle. A reflection's edge can cut the outline, and faint glass can lose it.
+  On a glass cut out upright, ``glass_bands`` gives rows where its ink is densest, for digits
+  the blob finder could not chain.
 
 The reader tries regions in order and keeps the one whose digits it reads best, so a QR code,
 a label or the housing's own outline costs time, not a wrong reading.
@@ -24,7 +25,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
-from ocr.strokes import fit_line, odd, stacked
+from ocr.strokes import brightest_channel, fit_line, odd, stacked, stroke_map
 
 SEARCH_SIDE = 640          # the photo is searched at this long side
 MIN_AREA = 0.01            # of the photo
@@ -406,6 +407,45 @@ def digit_rows(bgr: np.ndarray, *, height: int = ROW_HEIGHT, limit: int = 3) -> 
 
 
 _REFINE_CANDIDATES = 4
+
+
+def glass_bands(glass: np.ndarray, *, height: int = ROW_HEIGHT) -> list[DigitRow]:
+    """Rows across an upright display glass (``rectify``) where its ink is densest, one for
+    digits of each of ``_BAND_FRACTIONS`` of the glass's height, cut as ``digit_rows`` cuts
+    (its contract, with no slant taken out).
+
+    The blob finder needs digits that stand out as blobs: where glare fades some of them, or
+    ghosts join them, it finds no row even on a well-found glass, and a harsh photo was
+    refused. On the glass alone the digits are the darkest band: its rows are the ones whose
+    ink the line recognizer is given.
+    """
+    h, w = glass.shape[:2]
+    ink = stroke_map(brightest_channel(glass), max(9, h // 6))
+    # The bezel at the glass's edges is as dark as the digits.
+    ink[:max(2, int(0.06 * h))] = 0
+    ink[h - max(2, int(0.06 * h)):] = 0
+    ink[:, :max(2, int(0.03 * w))] = 0
+    ink[:, w - max(2, int(0.03 * w)):] = 0
+    profile = ink.mean(axis=1)
+    pyramid = _Pyramid(glass)
+    rows: list[DigitRow] = []
+    for fraction in _BAND_FRACTIONS:
+        digit = max(4, int(fraction * h))
+        top = int(np.convolve(profile, np.ones(digit), mode="valid").argmax())
+        columns = ink[top:top + digit].mean(axis=0)
+        inked = np.flatnonzero(columns > 0.25 * columns.max())
+        x0, x1 = (float(inked[0]), float(inked[-1])) if len(inked) else (0.0, float(w))
+        middle = top + digit / 2
+        reach = 0.5 * digit / (ROW_BASE - ROW_TOP)
+        left, right = x0 - ROW_SIDE * digit, x1 + ROW_SIDE * digit
+        quad = np.array([[left, middle - reach], [right, middle - reach],
+                         [right, middle + reach], [left, middle + reach]], np.float32)
+        rows.append(_cut(pyramid, DigitRow(np.empty((0, 0, 3), np.uint8), quad, float(digit), 0.0,
+                                           0.0), height))
+    return rows
+
+
+_BAND_FRACTIONS = (0.3, 0.42, 0.55)
 
 
 @dataclass(frozen=True)

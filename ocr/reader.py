@@ -23,7 +23,7 @@ from ocr.digits import Classifier
 from ocr.field import WORK_HEIGHT, FieldRead, read_field
 from ocr.line import LINE_EXTRA, LINE_H, LineRead, read_lines
 from ocr.locate import (ROW_BASE, ROW_SIDE, ROW_TOP, DigitRow, digit_rows, display_candidates,
-                        rectify, row_surroundings, widened)
+                        glass_bands, rectify, row_surroundings, widened)
 from ocr.marks import MarkRead, classify_mark_windows, mark_window, read_mark
 from ocr.segments import DigitRead
 from ocr.photo_file import PhotoSource, load_photo
@@ -243,8 +243,10 @@ def _read_by_line(bgr: np.ndarray, rows: list[DigitRow]) -> _LineCandidate | Non
     is shaped like a reading field), in a photo the likeliest alone and the others only where
     it is not ``_SELF_SURE`` (on 1 200 tuning images no reading changed, and a photo is read
     2 to 5 % sooner); when none of them reads surely, the row found in each
-    of the likeliest glass outlines, cut out upright, is read too: on the glass alone the
-    digits are the largest thing, where in the photo a label or a code may outrank them.
+    of the likeliest glass outlines, cut out upright, is read too, and the glass's darkest
+    bands (``glass_bands``): on the glass alone the digits are the largest and darkest
+    thing, where in the photo a label or a code may outrank them. A glass read does not
+    replace a row read whose digits include its own (``_digits_among``).
     The tariff mark is read once, beside the row that won (not in a reading-field image).
     """
     h, w = bgr.shape[:2]
@@ -263,7 +265,8 @@ def _read_by_line(bgr: np.ndarray, rows: list[DigitRow]) -> _LineCandidate | Non
     if best is None or best.field.confidence < _GOOD_ENOUGH:
         for candidate in display_candidates(bgr)[:_GLASS_TRIED]:
             glass = rectify(bgr, candidate.quad, 2 * WORK_HEIGHT, inset=-0.02)
-            found = _best_line(glass, digit_rows(glass, limit=1), lambda _: candidate.quad)
+            rows_on_glass = digit_rows(glass, limit=1) + glass_bands(glass)
+            found = _best_line(glass, rows_on_glass, lambda _: candidate.quad)
             if found is not None and (best is None or (found.field.confidence > best.field.confidence
                                                        and not _digits_among(found.field, best.field))):
                 best = found
@@ -641,9 +644,19 @@ def _qr_registers(qr: QrPayload | None) -> dict[str, int]:
 
 
 def _held_by_qr(text: str, qr: QrPayload | None) -> bool:
-    """Whether a register of the code appears on the glass as ``text`` (``DisplayRead.shows``)."""
+    """Whether a register of the code appears on the glass as ``text`` (``DisplayRead.shows``),
+    and so confirms it (not where the match may hide lost decimals: ``_lost_decimals``)."""
     shown, decimals = int(Decimal(text) * 1000), len(text.partition(".")[2])
-    return any(_appears_as(wh, shown, decimals) for wh in _qr_registers(qr).values())
+    return any(_appears_as(wh, shown, decimals) and not _lost_decimals(wh, decimals)
+               for wh in _qr_registers(qr).values())
+
+
+def _lost_decimals(register_wh: int, decimals: int) -> bool:
+    """Whether a reading without decimals that a register holds, cut to whole kWh, may have
+    lost decimals the glass shows: the register has Wh below the kWh, and the code cannot
+    tell how many digits the glass shows (a harsh tuning photo of 08799.10, its point and
+    decimals under glare, read 08799 and made sure by its code)."""
+    return decimals == 0 and register_wh % 1000 != 0
 
 
 def _appears_as(register_wh: int, shown_wh: int, decimals: int) -> bool:
@@ -660,12 +673,15 @@ def _checked_by_qr(read: DisplayRead) -> DisplayRead:
     confirmed, and so is the mark when it names that register (or, when it named another or
     none, it is taken to be that one: the glass shows a register's value, the code says which
     register has it). Where the value is in no register, the display and the code contradict
-    each other and nothing is sure. A code without registers changes nothing.
+    each other and nothing is sure. A code without registers changes nothing, nor does one
+    whose registers hold a reading without decimals only cut to whole kWh (``_lost_decimals``).
     """
     registers = _qr_registers(read.qr)
     if not registers:
         return read
     holding = [t for t, wh in registers.items() if read.shows(wh)]
+    if holding and all(_lost_decimals(registers[t], read.decimals) for t in holding):
+        return read
     if not holding:
         return replace(read, digit_confidence=tuple(min(c, _DISAGREE_CAP) for c in read.digit_confidence),
                        confidence=min(read.confidence, _DISAGREE_CAP))
@@ -696,3 +712,4 @@ def _display_read(field: FieldRead, box: tuple[tuple[float, float], ...],
         text=text, value_kwh=value, energy_wh=int(value * 1000), decimals=len(field.decimals),
         tariff=tariff, digit_confidence=tuple(d.confidence for d in field.digits),
         tariff_confidence=tariff_conf, confidence=confidence, display_box=box, qr=qr)
+

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from firmware_sim.lcd import HARSH, MILD, STYLES, make_sample
+from firmware_sim.lcd import HARSH, MILD, STYLES, make_sample, render_display
 from ocr.locate import (ROW_BASE, ROW_SIDE, ROW_TOP, _Chain, _same_row, _unrefined, digit_rows,
-                        row_surroundings, widened)
+                        glass_bands, row_surroundings, widened)
 from ocr.photo_file import load_photo
 from ocr.strokes import stacked_groups
 
@@ -120,3 +120,19 @@ def test_a_row_is_cut_at_one_height_where_its_blobs_heights_wander():
         field = _field_in_row(rows[0], sample.field_quad)
         left, right = field[3, 1] - field[0, 1], field[2, 1] - field[1, 1]
         assert max(left, right) <= 1.2 * min(left, right), index
+
+
+@pytest.mark.parametrize("style", ["classic", "boxed", "slanted-small"])
+def test_a_band_across_an_upright_glass_holds_the_reading_field(style):
+    display = render_display("0012345.67", "t2", STYLES[style], ghost=0.3)
+    glass = np.ascontiguousarray(display.rgb[..., ::-1])
+    f = display.field
+    field = np.array([[f.x, f.y], [f.x + f.w, f.y], [f.x + f.w, f.y + f.h], [f.x, f.y + f.h]],
+                     np.float32)
+    held = []
+    for band in glass_bands(glass, height=48):
+        inside = _field_in_row(band, field)
+        held.append(inside[:, 0].min() >= 0 and inside[:, 0].max() <= band.image.shape[1]
+                    and inside[:, 1].min() >= -0.05 * 48 and inside[:, 1].max() <= 1.05 * 48
+                    and np.ptp(inside[:, 1]) >= 0.6 * 48)
+    assert any(held)

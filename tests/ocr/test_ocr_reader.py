@@ -293,6 +293,16 @@ def test_a_display_that_contradicts_its_qr_code_is_never_sure():
         assert read.low_confidence and max(read.digit_confidence) <= 0.5
 
 
+def test_a_reading_without_decimals_a_register_holds_only_cut_to_whole_kwh_is_not_confirmed():
+    # 12 345 678 Wh: the glass may show 012345.678, its point and decimals lost to glare.
+    read = _shown("012345", "t1", _QR, digits=0.99, mark=0.99)
+    assert _checked_by_qr(read) == read
+    assert not _held_by_qr("012345", parse_qr_payload(_QR))
+    whole = "serial=12345678;t1=12345000;t2=2000500;t3=7;ts=2026-11-22T14:00:00Z"
+    assert _checked_by_qr(_shown("012345", "t3", whole)).confidence == 1.0
+    assert _held_by_qr("012345", parse_qr_payload(whole))
+
+
 def test_a_qr_code_without_registers_changes_nothing():
     read = _shown("012345.6", "t1", "12345678")
     assert _checked_by_qr(read) == read
@@ -308,7 +318,7 @@ def test_a_photo_with_the_meters_dynamic_qr_code_reads_sure_and_names_the_regist
 
 def test_a_reading_is_held_by_a_qr_register_cut_to_the_digits_the_glass_shows():
     qr = parse_qr_payload("serial=12345678;t1=1234567;t2=89012;t3=5;ts=2026-11-22T14:00:00Z")
-    assert _held_by_qr("0001234.56", qr) and _held_by_qr("001234", qr)
+    assert _held_by_qr("0001234.56", qr) and _held_by_qr("0001234.5", qr)
     assert not _held_by_qr("0001234.57", qr)            # cut, never rounded
     assert _held_by_qr("0001323.584", qr)                # the total: the tariffs added up
     assert not _held_by_qr("0001234.56", None)
@@ -409,3 +419,13 @@ def test_a_row_found_on_the_glass_reading_part_of_the_photos_row_does_not_replac
     sample = make_sample(20604, 99, MILD, styles=["bold", "slanted-small", "narrow-boxed"],
                          qr_chance=0.3)
     assert read_display(sample.encoded).text == sample.text == "00000075.41"
+
+
+def test_a_glass_whose_faded_digits_the_blob_finder_cannot_chain_is_read_across_its_darkest_band():
+    # A harsh tuning photo: glare fades the digits, the finder's rows miss them, and the
+    # glass found around them gave no row either. Refused before.
+    sample = make_sample(20601, 213, HARSH, styles=["bold", "slanted-small", "narrow-boxed"],
+                         qr_chance=0.3)
+    read = read_display(sample.encoded)
+    assert read.text == sample.text == "077286.11"
+    assert not read.low_confidence
