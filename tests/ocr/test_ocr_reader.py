@@ -21,7 +21,7 @@ from ocr.photo_file import load_photo
 from ocr.marks import MarkRead, classify_mark_windows, mark_window
 from ocr.reader import (_MARK_TRUSTED, DisplayRead, _agreed, _agreement, _checked_by_qr,
                         _confirmed_by_wider_cut, _display_read, _doubted, _first_digit, _held_by_qr,
-                        _digits_among, _kept, _LineCandidate, _part_of, _point_placed, _read_by_line, _read_longer,
+                        _digits_among, _disputed, _kept, _LineCandidate, _part_of, _point_placed, _read_by_line, _read_longer,
                         _row_mark, _stands_alone, _with_half_seen_point)
 from ocr.segments import DigitRead
 
@@ -438,3 +438,14 @@ def test_a_glass_whose_faded_digits_the_blob_finder_cannot_chain_is_read_across_
     read = read_display(sample.encoded)
     assert read.text == sample.text == "077286.11"
     assert not read.low_confidence
+
+
+def test_mark_windows_naming_different_marks_leave_the_mark_unsure():
+    t1, t2 = MarkRead("t1", 0.955), MarkRead("t2", 0.52)
+    assert _disputed(t1, [t1, t2])
+    assert not _disputed(t1, [t1, MarkRead("t2", 0.45)]) and not _disputed(t1, [t1, MarkRead("t1", 0.6)])
+    # The harsh tuning photo: its T2 was reported as T1, sure at 0.955.
+    sample = make_sample(20601, 79, HARSH, styles=["bold", "slanted-small", "narrow-boxed"],
+                         qr_chance=0.3)
+    read = read_display(sample.encoded)
+    assert read.tariff == sample.tariff or read.tariff_confidence < _MARK_TRUSTED
