@@ -375,9 +375,9 @@ def digit_rows(bgr: np.ndarray, *, height: int = ROW_HEIGHT, limit: int = 3) -> 
       rotation and the glass's italic slant are taken out. Under perspective the far end's
       digits stay a little smaller: the row is cut at one height (see ``_refine``).
     - Full-size digits' tops on row ``ROW_TOP * height`` and bases on ``ROW_BASE * height``
-      (to about ±5 % of the height, ±15 % at the ends of a row seen at an angle); smaller decimals share the base, a box drawn round
-      decimals and the point fit inside the image, a tariff mark printed above the digits
-      mostly does not.
+      (to about ±5 % of the height, ±15 % at the ends of a row seen at an angle); smaller
+      decimals share the base, a box drawn round decimals and the point fit inside the
+      image, a tariff mark printed above the digits mostly does not.
     - ``ROW_SIDE`` digit heights of the display beyond the outermost digit-like blobs on
       each side (glass, the bezel, a tariff mark or the unit printed beside the digits may
       show there), so a digit the finder missed at either end is still in the picture.

@@ -316,8 +316,9 @@ def _confirmed_by_wider_cut(by_line: _LineCandidate, qr: QrPayload | None) -> bo
     ``_SELF_SURE``, or at any confidence where a register of the display's ``qr`` code holds
     the reading (its exact value confirms the digits, as ``_checked_by_qr`` then does, where
     the cell reader could only doubt them; the wider cut still shows leading zeros a short
-    row lost, which the code's value cannot). The wider cut shows what the first may have cut off (a digit the finder
-    missed at an end), and the network sees the digits at other columns. Measured on four sets
+    row lost, which the code's value cannot). The wider cut shows what the first may have cut
+    off (a digit the finder missed at an end), and the network sees the digits at other
+    columns. Measured on four sets
     of 300 tuning photos (held-out and tuning styles, mild and harsh), a reading both cuts
     were this sure of was never wrong (571 of them); from 0.98 both cuts once agreed on a 2
     read as 3 under glare, which the cell reader doubted (cut 2.5 or 4 digit heights wider,
@@ -422,11 +423,11 @@ def _part_of(row_read: FieldRead, whole: FieldRead) -> bool:
 
 
 def _digits_among(part: FieldRead, full: FieldRead) -> bool:
-    """Whether ``part`` reads fewer digits than ``full``, all of them among ``full``'s, in
-    order: where a row read 00000075.41 with one digit in doubt, the row found on the glass
-    ended at a glare band and read 000000, surer (a mild tuning photo, then read so at 1.0
-    with the cell reader agreeing). A reader's usual slip is losing a character, seldom
-    making one up (``_kept``)."""
+    """Whether ``part`` reads fewer digits than ``full``, a run of ``full``'s digits: where a
+    row read 00000075.41 with one digit in doubt, the row found on the glass ended at a glare
+    band and read 000000, surer (a mild tuning photo, then read so at 1.0 with the cell
+    reader agreeing). A reader's usual slip is losing a character, seldom making one up
+    (``_kept``)."""
     shown = part.text.replace(".", "")
     longer = full.text.replace(".", "")
     return len(shown) < len(longer) and shown in longer
@@ -739,4 +740,3 @@ def _display_read(field: FieldRead, box: tuple[tuple[float, float], ...],
         text=text, value_kwh=value, energy_wh=int(value * 1000), decimals=len(field.decimals),
         tariff=tariff, digit_confidence=tuple(d.confidence for d in field.digits),
         tariff_confidence=tariff_conf, confidence=confidence, display_box=box, qr=qr)
-

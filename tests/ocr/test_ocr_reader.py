@@ -20,9 +20,10 @@ from ocr.locate import DigitRow, _cut, _Pyramid, digit_rows, row_surroundings, w
 from ocr.photo_file import load_photo
 from ocr.marks import MarkRead, classify_mark_windows, mark_window
 from ocr.reader import (_MARK_TRUSTED, DisplayRead, _agreed, _agreement, _checked_by_qr,
-                        _confirmed_by_wider_cut, _display_read, _doubted, _first_digit, _held_by_qr,
-                        _digits_among, _disputed, _kept, _LineCandidate, _part_of, _point_placed, _read_by_line, _read_longer,
-                        _row_mark, _stands_alone, _with_half_seen_point)
+                        _confirmed_by_wider_cut, _digits_among, _display_read, _disputed, _doubted,
+                        _first_digit, _held_by_qr, _kept, _LineCandidate, _part_of, _point_placed,
+                        _read_by_line, _read_longer, _row_mark, _stands_alone,
+                        _with_half_seen_point)
 from ocr.segments import DigitRead
 
 
