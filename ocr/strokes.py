@@ -95,12 +95,14 @@ def stacked_groups(boxes: np.ndarray) -> np.ndarray:
             # middle segment between them lost to glare or too faint to ink.
             halves = min(w[i], w[j]) >= 0.75 * max(w[i], w[j]) and min(h[i], h[j]) >= 0.6 * tallest
             reach = (0.4 if halves else 0.15) * tallest
+            if overlap < 0.5 * min(w[i], w[j]) or not -0.1 * tallest <= gap <= reach:
+                continue
             # Parts of one digit (or of a run of digits merged by blur) are alike in width,
             # or the wider is no wider than the two make one digit: not a line of small
             # print just below the digits, which would swallow them.
-            alike = min(w[i], w[j]) >= 0.5 * max(w[i], w[j]) or \
-                max(w[i], w[j]) <= 0.9 * (max(y1[i], y1[j]) - min(y0[i], y0[j]))
-            if overlap >= 0.5 * min(w[i], w[j]) and -0.1 * tallest <= gap <= reach and alike:
+            wider = max(w[i], w[j])
+            if min(w[i], w[j]) >= 0.5 * wider or \
+                    wider <= 0.9 * (max(y1[i], y1[j]) - min(y0[i], y0[j])):
                 parent[root(int(j))] = root(int(i))
     return np.array([root(i) for i in range(len(boxes))], np.int64)
 
