@@ -21,8 +21,8 @@ from ocr.photo_file import load_photo
 from ocr.marks import MarkRead, classify_mark_windows, mark_window
 from ocr.reader import (_MARK_TRUSTED, DisplayRead, _agreed, _agreement, _checked_by_qr,
                         _confirmed_by_wider_cut, _digits_among, _display_read, _disputed, _doubted,
-                        _first_digit, _held_by_qr, _kept, _LineCandidate, _part_of, _point_placed,
-                        _read_by_line, _read_longer, _row_mark, _stands_alone,
+                        _first_digit, _held_by_qr, _kept, _LineCandidate, _outvoted, _part_of,
+                        _point_placed, _read_by_line, _read_longer, _row_mark, _stands_alone,
                         _with_half_seen_point)
 from ocr.segments import DigitRead
 
@@ -449,3 +449,14 @@ def test_mark_windows_naming_different_marks_leave_the_mark_unsure():
     sample = _tuning_photo(20601, 79)
     read = read_display(sample.encoded)
     assert read.tariff == sample.tariff or read.tariff_confidence < _MARK_TRUSTED
+
+
+def test_a_sure_line_read_stands_alone_where_the_cell_readers_other_reading_is_in_doubt():
+    assert _outvoted(_reading("000073.07", 0.999), _reading("000078.07", 0.4))
+    assert not _outvoted(_reading("000073.07", 0.98), _reading("000078.07", 0.4))
+    assert not _outvoted(_reading("000073.07", 0.999), _reading("000078.07", 0.75))
+    # A harsh tuning crop: the whole image read at 1.0, the cell reader 000073.31 at 0.19.
+    sample = make_sample(20602, 35, HARSH, styles=HELD_OUT_STYLES, crop=True)
+    read = read_display(sample.encoded)
+    assert read.text == sample.text == "000073.07"
+    assert not read.low_confidence
