@@ -201,8 +201,10 @@ def _outvoted(by_line: FieldRead, by_cells: FieldRead) -> bool:
     """Whether the cell reader's different reading counts as no reading: it is in doubt
     (below ``LOW_CONFIDENCE``) where the line reader is sure from ``_ALONE_SURE``, so the line
     read stands alone as where the cell reader cannot read (``_stands_alone``). On 1 500
-    tuning images the line read was right in each of the 19 such cases, and in the 3 where
-    the cell reader's different reading was surer."""
+    tuning images the line read was right in each of the 19 such cases (a box round the
+    decimals taken for a 5 by the cell reader: 000688.526 at 0.3, where every width of a harsh
+    crop read 000688.26 at 0.999), and in the 3 where the cell reader's different reading
+    was surer."""
     return by_line.confidence >= _ALONE_SURE and by_cells.confidence < LOW_CONFIDENCE
 
 
@@ -212,32 +214,17 @@ def _kept(a: FieldRead, b: FieldRead, qr: QrPayload | None = None) -> FieldRead:
     cannot tell how many leading zeros the glass shows, so it never picks a shorter
     reading); else (as unsure) the longer, then the surer; but never one its own reader all
     but rejected (below ``UNREADABLE``) over one it did not, nor one longer by an edge taken
-    for a leading 1 (``_edge_taken_for_one``), nor a longer one its reader doubts over one
-    the other is sure of (``_doubted_longer``). Each reader's usual slip is losing a faint
+    for a leading 1 (``_edge_taken_for_one``). Each reader's usual slip is losing a faint
     character (a digit under glare, the point), seldom making one up; measured on harsh
     photos, where the two differ in length the longer was right in every case but the rare
     one where neither was, and where the cell reader's doubted reading was the longer (a
     point it saw but placed nowhere, a box edge taken for a digit), it was wrong every time."""
-    def rank(f: FieldRead) -> tuple[bool, bool, bool, bool, int, float]:
+    def rank(f: FieldRead) -> tuple[bool, bool, bool, int, float]:
         other = b if f is a else a
         held = len(f.text) == len(other.text) and _held_by_qr(f.text, qr)
         return held, f.confidence >= UNREADABLE, not _edge_taken_for_one(f, other), \
-            not _doubted_longer(f, other), len(f.text), f.confidence
+            len(f.text), f.confidence
     return a if rank(a) >= rank(b) else b
-
-
-def _doubted_longer(longer: FieldRead, shorter: FieldRead) -> bool:
-    """Whether ``longer`` is ``shorter`` with characters put in, its reader in doubt (below
-    ``LOW_CONFIDENCE``), where the other reader is sure from ``_ALONE_SURE``: a box drawn round
-    the decimals, its edge taken for a 5 by the cell reader at 0.3, where every width of a
-    harsh tuning crop read 000688.26 at 0.999. Of 1 200 tuning images, the cell reader read
-    more characters than the line reader four times, wrong each time; three of those it all
-    but rejected (below ``UNREADABLE``)."""
-    if len(longer.text) <= len(shorter.text) or longer.confidence >= LOW_CONFIDENCE or \
-            shorter.confidence < _ALONE_SURE:
-        return False
-    rest = iter(longer.text)
-    return all(char in rest for char in shorter.text)      # in order, with others between
 
 
 def _edge_taken_for_one(longer: FieldRead, shorter: FieldRead) -> bool:
