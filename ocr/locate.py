@@ -435,13 +435,8 @@ def glass_bands(glass: np.ndarray, *, height: int = ROW_HEIGHT) -> list[DigitRow
         columns = ink[top:top + digit].mean(axis=0)
         inked = np.flatnonzero(columns > 0.25 * columns.max())
         x0, x1 = (float(inked[0]), float(inked[-1])) if len(inked) else (0.0, float(w))
-        middle = top + digit / 2
-        reach = 0.5 * digit / (ROW_BASE - ROW_TOP)
-        left, right = x0 - ROW_SIDE * digit, x1 + ROW_SIDE * digit
-        quad = np.array([[left, middle - reach], [right, middle - reach],
-                         [right, middle + reach], [left, middle + reach]], np.float32)
-        rows.append(_cut(pyramid, DigitRow(np.empty((0, 0, 3), np.uint8), quad, float(digit), 0.0,
-                                           0.0), height))
+        level = _Chain(np.array([0.0, top + digit / 2]), float(digit), x0, x1, 0.0)
+        rows.append(_cut(pyramid, _unrefined(level), height))
     return rows
 
 
